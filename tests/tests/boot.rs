@@ -1,0 +1,101 @@
+//! Boot on both arches: banner, memory map, boot archive, kernel page tables,
+//! timer ticks, a clean exit; and the ways a boot can go wrong (no archive, a
+//! corrupt archive, an unexpected exception).
+
+use rint_systest::{Arch, Boot, Outcome, both_arches, build};
+
+both_arches!(selftest_boot_passes, |arch: Arch| {
+    let run = Boot::new("test-boot", arch).run();
+    run.expect(&format!("rint {} microkernel on {arch}", env!("CARGO_PKG_VERSION")))
+        .expect("memory map (")
+        .expect("usable RAM:")
+        .expect("cmdline: rint.test=boot rint.ticks=10")
+        .expect("archive: 4 entries")
+        .expect("mmu: kernel address space active")
+        .expect("timer: periodic tick at 100 Hz")
+        .expect("selftest: timer ticks=10 in")
+        .expect("selftest: boot PASSED")
+        .expect_outcome(Outcome::Success);
+    // Every archive entry is listed with its size; init is recognised as an
+    // ELF for this arch.
+    let init = run.line("  init ").expect("init listed");
+    assert!(init.contains(&format!("program  ELF {arch} entry 0x")), "{init}");
+    let hello = run.line("  hello.txt ").expect("hello.txt listed");
+    assert!(hello.contains(" 34 bytes  file"), "{hello}");
+    assert!(run.line("  manifest.toml ").is_some_and(|l| l.contains("manifest")));
+    assert!(run.line("  cmdline ").is_some_and(|l| l.contains(" 28 bytes  cmdline")));
+    // The memory map lists at least one usable region with a sane size.
+    let usable = run.line("usable RAM:").expect("usable line");
+    let mib: u64 = usable.split_whitespace().nth(2).and_then(|n| n.parse().ok()).expect("MiB figure");
+    assert!((128..=256).contains(&mib), "256 MiB machine reports {mib} MiB usable");
+    // Ticks at 100 Hz: 10 ticks take about 100 ms; allow for TCG jitter.
+    let ticks = run.line("selftest: timer ticks=10 in").expect("tick line");
+    let ms: u64 = ticks
+        .rsplit(" in ")
+        .next()
+        .and_then(|s| s.trim_end_matches(" ms").trim().parse().ok())
+        .expect("ms figure");
+    assert!((50..=2000).contains(&ms), "10 ticks at 100 Hz took {ms} ms");
+});
+
+both_arches!(default_image_boots_and_idles, |arch: Arch| {
+    let run = Boot::new("default", arch).until("kernel: boot complete").run();
+    run.expect_matched()
+        .expect(&format!("microkernel on {arch}"))
+        .expect("archive: 2 entries")
+        .expect("  init ")
+        .expect("  manifest.toml ")
+        .expect_not("FATAL");
+});
+
+both_arches!(boots_without_archive, |arch: Arch| {
+    let run = Boot::new("test-boot", arch).no_archive().append("rint.test=boot rint.ticks=3").run();
+    run.expect("archive: none")
+        .expect("selftest: timer ticks=3 in")
+        .expect_outcome(Outcome::Success);
+});
+
+both_arches!(corrupt_archive_is_rejected, |arch: Arch| {
+    // Flip one byte of init's data: the archive's checksum catches it, the
+    // kernel says so and carries on booting.
+    let image = build("test-boot", arch);
+    let mut blob = std::fs::read(&image.archive).expect("archive");
+    let at = libipc_offset_of_first_entry(&blob) + 100;
+    blob[at] ^= 0x55;
+    let path = image.archive.with_extension(format!("corrupt.{}", std::process::id()));
+    std::fs::write(&path, &blob).expect("write corrupt archive");
+    let run = Boot::new("test-boot", arch).archive(path.clone()).until("kernel: boot complete").run();
+    let _ = std::fs::remove_file(&path);
+    run.expect_matched()
+        .expect("archive: rejected")
+        .expect("entry 0: data checksum mismatch")
+        .expect_not("FATAL");
+});
+
+/// Offset of entry 0's data (bytes 40..48 of the first table entry).
+fn libipc_offset_of_first_entry(blob: &[u8]) -> usize {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&blob[64 + 40..64 + 48]);
+    u64::from_le_bytes(b) as usize
+}
+
+both_arches!(page_fault_is_reported, |arch: Arch| {
+    let run = Boot::new("test-pagefault", arch).run();
+    run.expect("selftest: reading unmapped address 0xdeadb000")
+        .expect("FATAL: unexpected page fault in kernel mode")
+        .expect("faulting address 0x00000000deadb000 (Read access)")
+        .expect("  pc 0x")
+        .expect("kernel: stopping the machine after an unexpected exception")
+        .expect_not("selftest: FAILED")
+        .expect_outcome(Outcome::Failure);
+});
+
+both_arches!(illegal_instruction_is_reported, |arch: Arch| {
+    let run = Boot::new("test-illegal", arch).run();
+    run.expect("selftest: executing an illegal instruction")
+        .expect("FATAL: unexpected ")
+        .expect("in kernel mode")
+        .expect("kernel: stopping the machine after an unexpected exception")
+        .expect_not("selftest: FAILED")
+        .expect_outcome(Outcome::Failure);
+});
