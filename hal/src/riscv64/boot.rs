@@ -114,6 +114,9 @@ _start:
     lla     sp, __rv_boot_stack_top
     li      fp, 0
     li      ra, 0
+    // No per-CPU block yet (tp), no global pointer relaxation (gp).
+    li      tp, 0
+    li      gp, 0
     csrw    sscratch, zero
     csrw    sie, zero
     csrci   sstatus, 2

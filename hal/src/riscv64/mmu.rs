@@ -115,7 +115,7 @@ unsafe fn write_pte(table: u64, idx: usize, pte: u64) {
 /// Allocate a page-table page and make sure it is zeroed.
 fn alloc_table(alloc: &mut dyn FrameAllocator) -> Result<u64, MapError> {
     let frame = alloc.alloc_frame().ok_or(MapError::OutOfMemory)?.0;
-    if frame % PAGE != 0 || frame >= PHYS_MAP_SIZE {
+    if !frame.is_multiple_of(PAGE) || frame >= PHYS_MAP_SIZE {
         // Unusable as a table page: not reachable or not a page.
         return Err(MapError::OutOfMemory);
     }
@@ -143,7 +143,7 @@ fn leaf_bits(flags: MapFlags) -> Result<u64, MapError> {
     let r = flags.contains(MapFlags::READ);
     let w = flags.contains(MapFlags::WRITE);
     let x = flags.contains(MapFlags::EXECUTE);
-    if (w && !r) || !(r || x) {
+    if !r && (w || !x) {
         // W without R is reserved; no R/W/X would be a pointer to a table.
         return Err(MapError::BadFlags);
     }
@@ -221,6 +221,12 @@ impl PageTable {
     }
 
     /// Map one page (see [`crate::api::PageTable::map`]).
+    ///
+    /// Every check is done before anything changes, and the missing
+    /// intermediate tables are allocated before any is linked in: on error
+    /// the tree is as it was. (If the allocator runs dry after handing out
+    /// the first of two tables, that frame stays unused: the allocator has
+    /// no way to take it back.)
     pub fn map(
         &mut self,
         va: VirtAddr,
@@ -239,7 +245,7 @@ impl PageTable {
             return Err(MapError::BadAddress);
         }
         let bytes = size.bytes();
-        if va % bytes != 0 || pa % bytes != 0 {
+        if !va.is_multiple_of(bytes) || !pa.is_multiple_of(bytes) {
             return Err(MapError::Misaligned);
         }
         let target = leaf_level(size);
@@ -310,7 +316,7 @@ impl PageTable {
         }
         let (table, idx, level, pte) = self.find_leaf(va).ok_or(MapError::NotMapped)?;
         let size = level_size(level);
-        if va % size.bytes() != 0 {
+        if !va.is_multiple_of(size.bytes()) {
             return Err(MapError::Misaligned);
         }
         // SAFETY: `table` is a table page of this tree; we hold `&mut self`.

@@ -61,7 +61,7 @@ pub struct TrapFrame {
 const FRAME_SIZE: usize = 560;
 const _: () = {
     assert!(core::mem::size_of::<TrapFrame>() == FRAME_SIZE);
-    assert!(FRAME_SIZE % 16 == 0);
+    assert!(FRAME_SIZE.is_multiple_of(16));
     assert!(offset_of!(TrapFrame, sepc) == 256);
     assert!(offset_of!(TrapFrame, sstatus) == 264);
     assert!(offset_of!(TrapFrame, scause) == 272);
