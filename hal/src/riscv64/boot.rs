@@ -189,7 +189,10 @@ struct Text<const N: usize> {
 
 impl<const N: usize> Text<N> {
     const fn new() -> Self {
-        Text { buf: [0; N], len: 0 }
+        Text {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     fn as_str(&self) -> &str {
@@ -215,7 +218,10 @@ static CMDLINE: Once<Text<MAX_CMDLINE>> = Once::new();
 static PROTOCOL: Once<Text<32>> = Once::new();
 static BOOT_INFO: Once<BootInfo> = Once::new();
 
-fn stored<const N: usize>(cell: &'static Once<Text<N>>, args: core::fmt::Arguments<'_>) -> &'static str {
+fn stored<const N: usize>(
+    cell: &'static Once<Text<N>>,
+    args: core::fmt::Arguments<'_>,
+) -> &'static str {
     cell.call_once(|| {
         let mut t = Text::new();
         // Text::write_str never fails (it truncates).
@@ -239,7 +245,11 @@ fn section(name: &'static str, start: *const u8, end: *const u8, flags: MapFlags
 
 /// RAM minus the reserved ranges as `Usable`, plus the reserved ranges, sorted.
 /// Returns the number of entries that did not fit.
-fn memory_map(ram: &Ranges, reserved: &Ranges, out: &mut [MemoryRegion; MAX_MEMORY_REGIONS]) -> (usize, usize) {
+fn memory_map(
+    ram: &Ranges,
+    reserved: &Ranges,
+    out: &mut [MemoryRegion; MAX_MEMORY_REGIONS],
+) -> (usize, usize) {
     let mut len = 0;
     let mut dropped = 0;
     let mut push = |range: PhysRange, kind: MemoryKind| {
@@ -278,7 +288,10 @@ fn device_range(d: &dtb::Device, min_size: u64) -> PhysRange {
 }
 
 fn build_boot_info(p: &Platform<'_>, hartid: u64) -> BootInfo {
-    let mut memory = [MemoryRegion { range: PhysRange::default(), kind: MemoryKind::Reserved }; MAX_MEMORY_REGIONS];
+    let mut memory = [MemoryRegion {
+        range: PhysRange::default(),
+        kind: MemoryKind::Reserved,
+    }; MAX_MEMORY_REGIONS];
     let (memory_len, dropped) = memory_map(&p.ram, &p.reserved, &mut memory);
     if dropped + p.ram.dropped + p.reserved.dropped > 0 {
         let _ = writeln!(
@@ -290,7 +303,11 @@ fn build_boot_info(p: &Platform<'_>, hartid: u64) -> BootInfo {
 
     let mut mmio = [PhysRange::default(); MAX_MMIO_REGIONS];
     let mut mmio_len = 0;
-    let devices = [p.uart.map(|d| device_range(&d, 0x1000)), p.plic.map(|d| device_range(&d, 0x1000)), p.test_device.map(|d| device_range(&d, 0x1000))];
+    let devices = [
+        p.uart.map(|d| device_range(&d, 0x1000)),
+        p.plic.map(|d| device_range(&d, 0x1000)),
+        p.test_device.map(|d| device_range(&d, 0x1000)),
+    ];
     for r in devices.into_iter().flatten() {
         if let Some(slot) = mmio.get_mut(mmio_len) {
             *slot = r;
@@ -303,7 +320,12 @@ fn build_boot_info(p: &Platform<'_>, hartid: u64) -> BootInfo {
     let rw = MapFlags::READ | MapFlags::WRITE;
     let kernel_sections = [
         section(".text", &raw const __text_start, &raw const __text_end, rx),
-        section(".rodata", &raw const __rodata_start, &raw const __rodata_end, r),
+        section(
+            ".rodata",
+            &raw const __rodata_start,
+            &raw const __rodata_end,
+            r,
+        ),
         section(".data", &raw const __data_start, &raw const __data_end, rw),
         section(".bss", &raw const __bss_start, &raw const __bss_end, rw),
     ];

@@ -183,7 +183,9 @@ fn decode(f: &TrapFrame) -> Trap {
                 // Supervisor software interrupt: nothing sends one yet.
                 // SAFETY: clearing sip.SSIP only drops the pending software
                 // interrupt being handled here.
-                unsafe { core::arch::asm!("csrc sip, {}", in(reg) 1u64 << 1, options(nomem, nostack)) };
+                unsafe {
+                    core::arch::asm!("csrc sip, {}", in(reg) 1u64 << 1, options(nomem, nostack))
+                };
                 (TrapKind::Spurious, "software interrupt")
             }
             5 => (TrapKind::Timer, "timer interrupt"),
@@ -196,22 +198,64 @@ fn decode(f: &TrapFrame) -> Trap {
     } else {
         match code {
             0 => (TrapKind::Alignment { addr }, "misaligned instruction fetch"),
-            1 => (TrapKind::PageFault { addr, access: Access::Execute }, "instruction access fault"),
+            1 => (
+                TrapKind::PageFault {
+                    addr,
+                    access: Access::Execute,
+                },
+                "instruction access fault",
+            ),
             2 => (TrapKind::IllegalInstruction, "illegal instruction"),
             3 => (TrapKind::Breakpoint, "breakpoint"),
             4 => (TrapKind::Alignment { addr }, "misaligned load"),
-            5 => (TrapKind::PageFault { addr, access: Access::Read }, "load access fault"),
+            5 => (
+                TrapKind::PageFault {
+                    addr,
+                    access: Access::Read,
+                },
+                "load access fault",
+            ),
             6 => (TrapKind::Alignment { addr }, "misaligned store"),
-            7 => (TrapKind::PageFault { addr, access: Access::Write }, "store access fault"),
+            7 => (
+                TrapKind::PageFault {
+                    addr,
+                    access: Access::Write,
+                },
+                "store access fault",
+            ),
             8 => (TrapKind::Syscall, "system call"),
             9 => (TrapKind::Other, "environment call from S-mode"),
-            12 => (TrapKind::PageFault { addr, access: Access::Execute }, "page fault"),
-            13 => (TrapKind::PageFault { addr, access: Access::Read }, "page fault"),
-            15 => (TrapKind::PageFault { addr, access: Access::Write }, "page fault"),
+            12 => (
+                TrapKind::PageFault {
+                    addr,
+                    access: Access::Execute,
+                },
+                "page fault",
+            ),
+            13 => (
+                TrapKind::PageFault {
+                    addr,
+                    access: Access::Read,
+                },
+                "page fault",
+            ),
+            15 => (
+                TrapKind::PageFault {
+                    addr,
+                    access: Access::Write,
+                },
+                "page fault",
+            ),
             _ => (TrapKind::Other, "unknown exception"),
         }
     };
-    Trap { kind, from_user: f.sstatus & SSTATUS_SPP == 0, cause, detail: f.stval, name }
+    Trap {
+        kind,
+        from_user: f.sstatus & SSTATUS_SPP == 0,
+        cause,
+        detail: f.stval,
+        name,
+    }
 }
 
 impl TrapFrameOps for TrapFrame {
