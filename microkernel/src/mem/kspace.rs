@@ -3,9 +3,11 @@
 //! the device registers the hal needs (rw-, device). Nothing else: the boot
 //! loader's identity mapping of low memory is gone once this is active.
 
+// `hal::PageTable` is the arch's type; its methods come from the trait.
+use hal::api::PageTable as _;
 use hal::{
-    Arch, BootInfo, FrameAllocator, MapError, MapFlags, MemoryKind, Mmu, PageSize, PageTable,
-    PhysAddr, PhysRange, VirtAddr,
+    Arch, BootInfo, FrameAllocator, MapError, MapFlags, MemoryKind, Mmu, PageSize, PhysAddr,
+    PhysRange, VirtAddr,
 };
 
 use super::frames::BootFrames;
