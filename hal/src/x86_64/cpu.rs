@@ -1,0 +1,146 @@
+//! The processor: feature detection and control registers (SMEP, SMAP, UMIP,
+//! global pages), the `Cpu` trait (interrupt flag, `hlt`, `rdtsc`, `ud2`)
+//! and ending the machine through QEMU's isa-debug-exit device.
+
+use super::{Arch, gdt};
+use crate::api::{Cpu, ExitCode};
+use core::arch::asm;
+use core::arch::x86_64::{__cpuid, __cpuid_count};
+use core::sync::atomic::{AtomicBool, Ordering};
+use x86_64::instructions::{hlt, interrupts};
+use x86_64::registers::control::{Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags};
+
+/// I/O port of QEMU's `isa-debug-exit` device: writing `v` ends QEMU with
+/// status `(v << 1) | 1`.
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+const EXIT_SUCCESS: u32 = 0x10; // QEMU exit status 33
+const EXIT_FAILURE: u32 = 0x11; // QEMU exit status 35
+
+static NX: AtomicBool = AtomicBool::new(false);
+static PAGES_1G: AtomicBool = AtomicBool::new(false);
+
+/// Whether EFER.NXE is on, so page-table entries may carry the NX bit.
+pub(super) fn nx_enabled() -> bool {
+    NX.load(Ordering::Relaxed)
+}
+
+/// Whether the CPU supports 1-GiB pages (CPUID pdpe1gb).
+pub(super) fn has_1g_pages() -> bool {
+    PAGES_1G.load(Ordering::Relaxed)
+}
+
+/// CPUID.80000001H:EDX bit 26 (pdpe1gb). The boot asm makes the same test
+/// when it builds the early direct map.
+pub(super) fn cpuid_1g_pages() -> bool {
+    let max_ext = __cpuid(0x8000_0000).eax;
+    max_ext >= 0x8000_0001 && __cpuid(0x8000_0001).edx & (1 << 26) != 0
+}
+
+/// Bring up the boot CPU: GDT and TSS, then the protection features the
+/// CPU supports.
+pub(super) fn init() {
+    gdt::init();
+
+    NX.store(Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE), Ordering::Relaxed);
+    PAGES_1G.store(cpuid_1g_pages(), Ordering::Relaxed);
+
+    let max_leaf = __cpuid(0).eax;
+    let (ebx7, ecx7) = if max_leaf >= 7 {
+        let r = __cpuid_count(7, 0);
+        (r.ebx, r.ecx)
+    } else {
+        (0, 0)
+    };
+    let mut flags = Cr4Flags::PAGE_GLOBAL;
+    let mut names = ["", "", ""];
+    if ebx7 & (1 << 7) != 0 {
+        flags |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+        names[0] = " smep";
+    }
+    // SMAP: the kernel never touches user pages yet. The user-copy routines
+    // (issue 3) must bracket their accesses with stac/clac.
+    if ebx7 & (1 << 20) != 0 {
+        flags |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+        names[1] = " smap";
+    }
+    if ecx7 & (1 << 2) != 0 {
+        flags |= Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION;
+        names[2] = " umip";
+    }
+    // SAFETY: every flag set is supported by this CPU (checked above) and
+    // none changes how the kernel runs: global pages only affect TLB
+    // flushing, SMEP/SMAP/UMIP only restrict access to user pages and
+    // descriptor-table instructions from user mode, and the kernel maps no
+    // user pages.
+    unsafe { Cr4::update(|f| f.insert(flags)) };
+    hal_println!(
+        "x86_64: cpu features: nx={} 1g-pages={}{}{}{}",
+        nx_enabled(),
+        has_1g_pages(),
+        names[0],
+        names[1],
+        names[2]
+    );
+}
+
+impl Cpu for Arch {
+    fn id() -> usize {
+        0
+    }
+
+    fn wait_for_interrupt() {
+        let were_enabled = interrupts::are_enabled();
+        // `sti; hlt`: the interrupt shadow of `sti` makes sure an interrupt
+        // pending now wakes the `hlt` instead of being taken before it.
+        interrupts::enable_and_hlt();
+        if !were_enabled {
+            interrupts::disable();
+        }
+    }
+
+    fn enable_interrupts() {
+        interrupts::enable();
+    }
+
+    fn disable_interrupts() {
+        interrupts::disable();
+    }
+
+    fn interrupts_enabled() -> bool {
+        interrupts::are_enabled()
+    }
+
+    fn cycles() -> u64 {
+        // SAFETY: `rdtsc` only reads the time-stamp counter (CR4.TSD is
+        // clear, and this runs in ring 0 anyway).
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+
+    fn exit(code: ExitCode) -> ! {
+        let value = match code {
+            ExitCode::Success => EXIT_SUCCESS,
+            ExitCode::Failure => EXIT_FAILURE,
+        };
+        interrupts::disable();
+        // SAFETY: port 0xf4 is QEMU's isa-debug-exit device (a write ends
+        // QEMU); on a machine without it the write goes nowhere.
+        unsafe { x86_64::instructions::port::Port::<u32>::new(DEBUG_EXIT_PORT).write(value) };
+        halt_forever()
+    }
+
+    fn illegal_instruction() {
+        // SAFETY: `ud2` raises #UD, which the trap code reports to the
+        // kernel; it touches no memory or registers.
+        unsafe { asm!("ud2", options(nomem, nostack)) };
+    }
+}
+
+/// Stop this CPU for good: interrupts off, `hlt` in a loop (an NMI may
+/// still wake it; it halts again).
+pub(super) fn halt_forever() -> ! {
+    interrupts::disable();
+    loop {
+        hlt();
+    }
+}

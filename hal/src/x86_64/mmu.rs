@@ -1,0 +1,329 @@
+//! 4-level paging (PML4 → PDPT → PD → PT) with 4-KiB, 2-MiB and (where the
+//! CPU has them) 1-GiB pages, and the arch's memory layout constants.
+//!
+//! Page-table pages are reached through the direct map at `PHYS_OFFSET`.
+//! Mapping flags: READ is implicit (x86 cannot express non-readable pages),
+//! no WRITE → read-only, no EXECUTE → NX (when EFER.NXE is on), USER → U/S,
+//! GLOBAL → G, DEVICE → PCD|PWT (uncached with the default PAT).
+//! Intermediate entries are permissive (present, writable, and user where
+//! the address is in the user half); leaves decide the rights.
+
+use super::{Arch, PHYS_OFFSET, cpu, phys_ptr};
+use crate::api::{FrameAllocator, MapError, MapFlags, Mmu, PageSize, PhysAddr, VirtAddr};
+use core::arch::asm;
+
+impl Mmu for Arch {
+    const PHYS_OFFSET: u64 = PHYS_OFFSET;
+    /// The boot page tables reach 512 GiB at `PHYS_OFFSET` (4 GiB without
+    /// 1-GiB pages; boot then drops usable RAM above 4 GiB from the map).
+    const PHYS_MAP_SIZE: u64 = 512 << 30;
+    const KERNEL_BASE: u64 = 0xffff_8000_0000_0000;
+    const USER_END: u64 = 0x0000_8000_0000_0000;
+    /// 1-GiB pages are optional on x86_64; `map` accepts `Size1G` only where
+    /// the CPU has them.
+    const LARGEST_PAGE: PageSize = PageSize::Size2M;
+}
+
+const PRESENT: u64 = 1 << 0;
+const WRITABLE: u64 = 1 << 1;
+const USER: u64 = 1 << 2;
+const WRITE_THROUGH: u64 = 1 << 3;
+const NO_CACHE: u64 = 1 << 4;
+const HUGE: u64 = 1 << 7;
+const GLOBAL: u64 = 1 << 8;
+const NO_EXECUTE: u64 = 1 << 63;
+/// Physical address bits of an entry (4-KiB aligned; for huge pages the low
+/// bits include the PAT bit, masked separately).
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// Architectural limit of physical addresses (MAXPHYADDR <= 52).
+const MAX_PHYS: u64 = 1 << 52;
+const ENTRIES: usize = 512;
+
+/// One address space's 4-level page table.
+pub struct PageTable {
+    root: PhysAddr,
+}
+
+/// Page size of a leaf at `level` (0 = PT, 1 = PD, 2 = PDPT).
+fn level_size(level: usize) -> PageSize {
+    match level {
+        0 => PageSize::Size4K,
+        1 => PageSize::Size2M,
+        _ => PageSize::Size1G,
+    }
+}
+
+fn leaf_level(size: PageSize) -> usize {
+    match size {
+        PageSize::Size4K => 0,
+        PageSize::Size2M => 1,
+        PageSize::Size1G => 2,
+    }
+}
+
+/// Index into the table at `level` (3 = PML4) for `va`.
+fn index(va: u64, level: usize) -> usize {
+    ((va >> (12 + 9 * level)) & (ENTRIES as u64 - 1)) as usize
+}
+
+fn is_canonical(va: u64) -> bool {
+    let top = (va as i64) >> 47;
+    top == 0 || top == -1
+}
+
+/// Pointer to entry `i` of the table at physical `table`.
+fn entry(table: u64, i: usize) -> *mut u64 {
+    debug_assert!(i < ENTRIES);
+    phys_ptr::<u64>(table + 8 * i as u64)
+}
+
+/// Read entry `i` of the page-table page at physical `table`.
+fn read(table: u64, i: usize) -> u64 {
+    // SAFETY: `table` is a page-table page of this table (the root, or an
+    // address taken from a present non-leaf entry), reached through the
+    // direct map; `i` < 512 keeps the access inside it.
+    unsafe { entry(table, i).read_volatile() }
+}
+
+/// Write entry `i` of the page-table page at physical `table`.
+fn write(table: u64, i: usize, value: u64) {
+    // SAFETY: as in `read`; the `&mut PageTable` the callers hold makes them
+    // the only writer of this table.
+    unsafe { entry(table, i).write_volatile(value) }
+}
+
+fn leaf_bits(flags: MapFlags, size: PageSize) -> u64 {
+    let mut e = PRESENT;
+    if flags.contains(MapFlags::WRITE) {
+        e |= WRITABLE;
+    }
+    if flags.contains(MapFlags::USER) {
+        e |= USER;
+    }
+    if flags.contains(MapFlags::GLOBAL) {
+        e |= GLOBAL;
+    }
+    if flags.contains(MapFlags::DEVICE) {
+        e |= NO_CACHE | WRITE_THROUGH;
+    }
+    if !flags.contains(MapFlags::EXECUTE) && cpu::nx_enabled() {
+        e |= NO_EXECUTE;
+    }
+    if size != PageSize::Size4K {
+        e |= HUGE;
+    }
+    e
+}
+
+/// Physical address a leaf at `level` maps (clears the PAT bit of huge
+/// pages).
+fn leaf_addr(e: u64, level: usize) -> u64 {
+    e & ADDR_MASK & !(level_size(level).bytes() - 1)
+}
+
+fn zero_frame(pa: u64) {
+    // SAFETY: `pa` is a frame the allocator just handed out for this table:
+    // RAM in the direct map that no one else uses.
+    unsafe { core::ptr::write_bytes(phys_ptr::<u8>(pa), 0, 4096) };
+}
+
+// The methods are inherent and the `api::PageTable` impl forwards to them:
+// `hal::PageTable` (this struct) shadows the trait of the same name in the
+// crate root's `pub use api::*`, so code that says `use hal::PageTable` gets
+// the struct without the trait and could not call trait methods.
+impl PageTable {
+    /// A new, empty root table (`api::PageTable::new`).
+    pub fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
+        let root = alloc.alloc_frame().ok_or(MapError::OutOfMemory)?;
+        zero_frame(root.0);
+        Ok(PageTable { root })
+    }
+
+    /// Physical address of the root table.
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// Map one page (`api::PageTable::map`). On `OutOfMemory`, intermediate tables created before
+    /// the allocator ran dry stay linked (empty): no mapping changes and no
+    /// frame is lost; a later `map` reuses them.
+    pub fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        size: PageSize,
+        flags: MapFlags,
+        alloc: &mut dyn FrameAllocator,
+    ) -> Result<(), MapError> {
+        let (va, pa) = (va.0, pa.0);
+        let bytes = size.bytes();
+        let user_half = va < Arch::USER_END;
+        if !is_canonical(va) || (flags.contains(MapFlags::USER) && !user_half) {
+            return Err(MapError::BadAddress);
+        }
+        if pa.checked_add(bytes).is_none_or(|end| end > MAX_PHYS) {
+            return Err(MapError::BadAddress);
+        }
+        if va % bytes != 0 || pa % bytes != 0 {
+            return Err(MapError::Misaligned);
+        }
+        if size == PageSize::Size1G && !cpu::has_1g_pages() {
+            return Err(MapError::BadFlags);
+        }
+        let target = leaf_level(size);
+
+        // Pass 1: check without changing anything.
+        let mut table = self.root.0;
+        let mut level = 3;
+        loop {
+            let e = read(table, index(va, level));
+            if level == target {
+                if e & PRESENT != 0 {
+                    return Err(MapError::AlreadyMapped);
+                }
+                break;
+            }
+            if e & PRESENT == 0 {
+                break; // the rest of the path gets created
+            }
+            if e & HUGE != 0 {
+                return Err(MapError::HugePage);
+            }
+            table = e & ADDR_MASK;
+            level -= 1;
+        }
+
+        // Pass 2: create the missing tables, then the leaf.
+        let table_bits = PRESENT | WRITABLE | if user_half { USER } else { 0 };
+        let mut table = self.root.0;
+        for level in (target + 1..=3).rev() {
+            let i = index(va, level);
+            let e = read(table, i);
+            let next = if e & PRESENT != 0 {
+                if e & table_bits != table_bits {
+                    write(table, i, e | table_bits);
+                }
+                e & ADDR_MASK
+            } else {
+                let frame = alloc.alloc_frame().ok_or(MapError::OutOfMemory)?.0;
+                zero_frame(frame);
+                write(table, i, frame | table_bits);
+                frame
+            };
+            table = next;
+        }
+        write(table, index(va, target), pa | leaf_bits(flags, size));
+        Ok(())
+    }
+
+    /// Remove the mapping at `va` (`api::PageTable::unmap`); `va` must be
+    /// the start of the page.
+    pub fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
+        let va = va.0;
+        if !is_canonical(va) {
+            return Err(MapError::BadAddress);
+        }
+        let mut table = self.root.0;
+        for level in (0..=3).rev() {
+            let i = index(va, level);
+            let e = read(table, i);
+            if e & PRESENT == 0 {
+                return Err(MapError::NotMapped);
+            }
+            if level == 0 || (level <= 2 && e & HUGE != 0) {
+                let size = level_size(level);
+                if va % size.bytes() != 0 {
+                    return Err(MapError::HugePage);
+                }
+                write(table, i, 0);
+                x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(va));
+                return Ok((PhysAddr(leaf_addr(e, level)), size));
+            }
+            table = e & ADDR_MASK;
+        }
+        Err(MapError::NotMapped)
+    }
+
+    /// Where `va` leads, with the effective rights of the path.
+    pub fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
+        let va = va.0;
+        if !is_canonical(va) {
+            return None;
+        }
+        let mut table = self.root.0;
+        let (mut writable, mut user, mut nx) = (true, true, false);
+        for level in (0..=3).rev() {
+            let e = read(table, index(va, level));
+            if e & PRESENT == 0 {
+                return None;
+            }
+            writable &= e & WRITABLE != 0;
+            user &= e & USER != 0;
+            nx |= e & NO_EXECUTE != 0;
+            if level == 0 || (level <= 2 && e & HUGE != 0) {
+                let offset = va & (level_size(level).bytes() - 1);
+                let mut flags = MapFlags::READ;
+                if writable {
+                    flags = flags | MapFlags::WRITE;
+                }
+                if !nx {
+                    flags = flags | MapFlags::EXECUTE;
+                }
+                if user {
+                    flags = flags | MapFlags::USER;
+                }
+                if e & GLOBAL != 0 {
+                    flags = flags | MapFlags::GLOBAL;
+                }
+                if e & NO_CACHE != 0 {
+                    flags = flags | MapFlags::DEVICE;
+                }
+                return Some((PhysAddr(leaf_addr(e, level) + offset), flags));
+            }
+            table = e & ADDR_MASK;
+        }
+        None
+    }
+
+    /// Switch this CPU to this address space.
+    ///
+    /// # Safety
+    /// The table must map the running kernel (code, stack, data, the direct
+    /// map and the devices the hal uses) exactly as the current one does.
+    pub unsafe fn activate(&self) {
+        // SAFETY: the caller guarantees the table maps everything the
+        // running kernel uses, as the current one does; the root is a
+        // 4-KiB aligned page-table page. Writing CR3 flushes the non-global
+        // TLB entries.
+        unsafe { asm!("mov cr3, {}", in(reg) self.root.0, options(nostack, preserves_flags)) };
+    }
+}
+
+impl crate::api::PageTable for PageTable {
+    fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
+        PageTable::new(alloc)
+    }
+    fn root(&self) -> PhysAddr {
+        PageTable::root(self)
+    }
+    fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        size: PageSize,
+        flags: MapFlags,
+        alloc: &mut dyn FrameAllocator,
+    ) -> Result<(), MapError> {
+        PageTable::map(self, va, pa, size, flags, alloc)
+    }
+    fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
+        PageTable::unmap(self, va)
+    }
+    fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
+        PageTable::translate(self, va)
+    }
+    unsafe fn activate(&self) {
+        // SAFETY: forwarded: the caller upholds `activate`'s contract.
+        unsafe { PageTable::activate(self) }
+    }
+}
