@@ -205,20 +205,16 @@ impl PageTable {
     }
 }
 
-// The trait's methods, also as inherent methods: `hal::PageTable` names
-// this struct (the explicit re-export shadows the trait from `api::*`), so a
-// caller writing `hal::PageTable::new(..)` without importing
-// `hal::api::PageTable` still finds them.
-impl PageTable {
+impl crate::api::PageTable for PageTable {
     /// A new, empty root table (see [`crate::api::PageTable::new`]).
-    pub fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
+    fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
         Ok(PageTable {
             root: PhysAddr(alloc_table(alloc)?),
         })
     }
 
     /// Physical address of the root table.
-    pub fn root(&self) -> PhysAddr {
+    fn root(&self) -> PhysAddr {
         self.root
     }
 
@@ -229,7 +225,7 @@ impl PageTable {
     /// the tree is as it was. (If the allocator runs dry after handing out
     /// the first of two tables, that frame stays unused: the allocator has
     /// no way to take it back.)
-    pub fn map(
+    fn map(
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
@@ -327,7 +323,7 @@ impl PageTable {
     }
 
     /// Remove the mapping at `va` (see [`crate::api::PageTable::unmap`]).
-    pub fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
+    fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
         let va = va.0;
         if !is_canonical(va) {
             return Err(MapError::BadAddress);
@@ -344,7 +340,7 @@ impl PageTable {
     }
 
     /// Where `va` leads (see [`crate::api::PageTable::translate`]).
-    pub fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
+    fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
         let va = va.0;
         if !is_canonical(va) {
             return None;
@@ -359,7 +355,7 @@ impl PageTable {
     /// # Safety
     /// The table must map the running kernel (code, stack, data, the direct
     /// map and the devices the hal uses) exactly as the current one does.
-    pub unsafe fn activate(&self) {
+    unsafe fn activate(&self) {
         let satp = SATP_SV39 | (self.root.0 / PAGE);
         // SAFETY: the caller guarantees the table maps everything the
         // running kernel uses exactly as the current one does, so execution
@@ -369,36 +365,3 @@ impl PageTable {
     }
 }
 
-impl crate::api::PageTable for PageTable {
-    fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
-        PageTable::new(alloc)
-    }
-
-    fn root(&self) -> PhysAddr {
-        PageTable::root(self)
-    }
-
-    fn map(
-        &mut self,
-        va: VirtAddr,
-        pa: PhysAddr,
-        size: PageSize,
-        flags: MapFlags,
-        alloc: &mut dyn FrameAllocator,
-    ) -> Result<(), MapError> {
-        PageTable::map(self, va, pa, size, flags, alloc)
-    }
-
-    fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
-        PageTable::unmap(self, va)
-    }
-
-    fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
-        PageTable::translate(self, va)
-    }
-
-    unsafe fn activate(&self) {
-        // SAFETY: the caller upholds the same contract.
-        unsafe { PageTable::activate(self) }
-    }
-}
