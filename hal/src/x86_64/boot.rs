@@ -22,11 +22,11 @@
 //! kernel.
 
 use super::{KERNEL_PHYS, KERNEL_VMA, cpu, irq, lapic, phys_ptr, serial, timer, trap};
-use crate::api::{
-    BootInfo, ExitCode, KernelSection, MAX_CMDLINE, MAX_MEMORY_REGIONS, MAX_MMIO_REGIONS,
-    MapFlags, MemoryKind, MemoryRegion, PhysAddr, PhysRange, VirtAddr,
-};
 use crate::api::Cpu;
+use crate::api::{
+    BootInfo, ExitCode, KernelSection, MAX_CMDLINE, MAX_MEMORY_REGIONS, MAX_MMIO_REGIONS, MapFlags,
+    MemoryKind, MemoryRegion, PhysAddr, PhysRange, VirtAddr,
+};
 use core::arch::global_asm;
 use spin::Once;
 
@@ -295,7 +295,11 @@ struct HvmMemmapEntry {
 /// Physical memory the boot page tables reach at `PHYS_OFFSET`: 4 GiB, or
 /// 512 GiB with 1-GiB pages (see the asm above).
 fn early_direct_map_limit() -> u64 {
-    if cpu::cpuid_1g_pages() { 512 << 30 } else { 4 << 30 }
+    if cpu::cpuid_1g_pages() {
+        512 << 30
+    } else {
+        4 << 30
+    }
 }
 
 /// Read a `T` at physical address `pa` through the early direct map, if the
@@ -343,7 +347,10 @@ extern "C" fn boot_main(start_info_pa: u64) -> ! {
 
     let Some(si) = read_phys::<HvmStartInfo>(start_info_pa).filter(|s| s.magic == HVM_START_MAGIC)
     else {
-        hal_println!("x86_64: no PVH start info at {:#x} (bad magic); stopping", start_info_pa);
+        hal_println!(
+            "x86_64: no PVH start info at {:#x} (bad magic); stopping",
+            start_info_pa
+        );
         super::Arch::exit(ExitCode::Failure);
     };
     if si.version < 1 || si.memmap_entries == 0 {
@@ -354,7 +361,9 @@ extern "C" fn boot_main(start_info_pa: u64) -> ! {
         super::Arch::exit(ExitCode::Failure);
     }
 
-    let cmdline = CMDLINE.call_once(|| read_cmdline(si.cmdline_paddr)).as_str();
+    let cmdline = CMDLINE
+        .call_once(|| read_cmdline(si.cmdline_paddr))
+        .as_str();
     let info = BOOT_INFO.call_once(|| build_boot_info(&si, cmdline));
 
     lapic::init();
@@ -365,7 +374,10 @@ extern "C" fn boot_main(start_info_pa: u64) -> ! {
 }
 
 fn read_cmdline(pa: u64) -> CmdlineBuf {
-    let mut buf = CmdlineBuf { bytes: [0; MAX_CMDLINE], len: 0 };
+    let mut buf = CmdlineBuf {
+        bytes: [0; MAX_CMDLINE],
+        len: 0,
+    };
     if pa == 0 {
         return buf;
     }
@@ -385,8 +397,10 @@ fn build_boot_info(si: &HvmStartInfo, cmdline: &'static str) -> BootInfo {
     let mut info = BootInfo {
         arch: "x86_64",
         boot_protocol: "PVH",
-        memory: [MemoryRegion { range: PhysRange::default(), kind: MemoryKind::Reserved };
-            MAX_MEMORY_REGIONS],
+        memory: [MemoryRegion {
+            range: PhysRange::default(),
+            kind: MemoryKind::Reserved,
+        }; MAX_MEMORY_REGIONS],
         memory_len: 0,
         kernel_image: PhysRange::default(),
         kernel_sections: kernel_sections(),
@@ -428,10 +442,30 @@ fn section(name: &'static str, start: *const u8, end: *const u8, flags: MapFlags
 fn kernel_sections() -> [KernelSection; 4] {
     let r = MapFlags::READ;
     [
-        section("text", &raw const __text_start, &raw const __text_end, r | MapFlags::EXECUTE),
-        section("rodata", &raw const __rodata_start, &raw const __rodata_end, r),
-        section("data", &raw const __data_start, &raw const __data_end, r | MapFlags::WRITE),
-        section("stack", &raw const __stack_start, &raw const __stack_end, r | MapFlags::WRITE),
+        section(
+            "text",
+            &raw const __text_start,
+            &raw const __text_end,
+            r | MapFlags::EXECUTE,
+        ),
+        section(
+            "rodata",
+            &raw const __rodata_start,
+            &raw const __rodata_end,
+            r,
+        ),
+        section(
+            "data",
+            &raw const __data_start,
+            &raw const __data_end,
+            r | MapFlags::WRITE,
+        ),
+        section(
+            "stack",
+            &raw const __stack_start,
+            &raw const __stack_end,
+            r | MapFlags::WRITE,
+        ),
     ]
 }
 
@@ -454,7 +488,10 @@ fn read_memory_map(si: &HvmStartInfo, out: &mut [MemoryRegion; MAX_MEMORY_REGION
     let entry_size = core::mem::size_of::<HvmMemmapEntry>() as u64;
     for i in 0..total {
         let Some(e) = read_phys::<HvmMemmapEntry>(si.memmap_paddr + i as u64 * entry_size) else {
-            hal_println!("x86_64: memory map entry {} unreadable; ignoring the rest", i);
+            hal_println!(
+                "x86_64: memory map entry {} unreadable; ignoring the rest",
+                i
+            );
             break;
         };
         let end = e.addr.saturating_add(e.size);
@@ -469,7 +506,10 @@ fn read_memory_map(si: &HvmStartInfo, out: &mut [MemoryRegion; MAX_MEMORY_REGION
             );
             break;
         };
-        *slot = MemoryRegion { range: PhysRange::new(e.addr, end), kind: memory_kind(e.kind) };
+        *slot = MemoryRegion {
+            range: PhysRange::new(e.addr, end),
+            kind: memory_kind(e.kind),
+        };
         n += 1;
     }
     let map = &mut out[..n];
@@ -497,7 +537,10 @@ fn read_memory_map(si: &HvmStartInfo, out: &mut [MemoryRegion; MAX_MEMORY_REGION
     // kernel builds its page tables in usable RAM through it.
     let limit = early_direct_map_limit();
     let mut dropped = 0;
-    for r in map.iter_mut().filter(|r| r.kind == MemoryKind::Usable && r.range.end.0 > limit) {
+    for r in map
+        .iter_mut()
+        .filter(|r| r.kind == MemoryKind::Usable && r.range.end.0 > limit)
+    {
         let start = r.range.start.0.max(limit);
         dropped += r.range.end.0 - start;
         r.range.end.0 = start;
@@ -531,7 +574,10 @@ fn read_first_module(si: &HvmStartInfo) -> Option<PhysRange> {
         return None;
     }
     if end > early_direct_map_limit() {
-        hal_println!("x86_64: boot module at {:#x} is out of reach; ignoring it", m.paddr);
+        hal_println!(
+            "x86_64: boot module at {:#x} is out of reach; ignoring it",
+            m.paddr
+        );
         return None;
     }
     Some(PhysRange::new(m.paddr, end))

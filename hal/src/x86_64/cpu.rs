@@ -42,7 +42,10 @@ pub(super) fn cpuid_1g_pages() -> bool {
 pub(super) fn init() {
     gdt::init();
 
-    NX.store(Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE), Ordering::Relaxed);
+    NX.store(
+        Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE),
+        Ordering::Relaxed,
+    );
     PAGES_1G.store(cpuid_1g_pages(), Ordering::Relaxed);
 
     let max_leaf = __cpuid(0).eax;

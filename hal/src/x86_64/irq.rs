@@ -93,7 +93,12 @@ pub(super) fn init() {
         n
     });
     NUM_IRQS.store(n, Ordering::Relaxed);
-    hal_println!("x86_64: IOAPIC at {:#x}: {} inputs, vectors {:#x}..", IOAPIC_PHYS, n, vectors::IRQ_BASE);
+    hal_println!(
+        "x86_64: IOAPIC at {:#x}: {} inputs, vectors {:#x}..",
+        IOAPIC_PHYS,
+        n,
+        vectors::IRQ_BASE
+    );
 }
 
 fn vector(gsi: u32) -> u32 {
@@ -101,7 +106,11 @@ fn vector(gsi: u32) -> u32 {
 }
 
 fn check(irq: u32) -> Result<(), IrqError> {
-    if irq < NUM_IRQS.load(Ordering::Relaxed) { Ok(()) } else { Err(IrqError::NoSuchIrq) }
+    if irq < NUM_IRQS.load(Ordering::Relaxed) {
+        Ok(())
+    } else {
+        Err(IrqError::NoSuchIrq)
+    }
 }
 
 impl InterruptController for Arch {

@@ -127,27 +127,21 @@ fn zero_frame(pa: u64) {
     unsafe { core::ptr::write_bytes(phys_ptr::<u8>(pa), 0, 4096) };
 }
 
-// The methods are inherent and the `api::PageTable` impl forwards to them:
-// `hal::PageTable` (this struct) shadows the trait of the same name in the
-// crate root's `pub use api::*`, so code that says `use hal::PageTable` gets
-// the struct without the trait and could not call trait methods.
-impl PageTable {
-    /// A new, empty root table (`api::PageTable::new`).
-    pub fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
+impl crate::api::PageTable for PageTable {
+    fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
         let root = alloc.alloc_frame().ok_or(MapError::OutOfMemory)?;
         zero_frame(root.0);
         Ok(PageTable { root })
     }
 
-    /// Physical address of the root table.
-    pub fn root(&self) -> PhysAddr {
+    fn root(&self) -> PhysAddr {
         self.root
     }
 
-    /// Map one page (`api::PageTable::map`). On `OutOfMemory`, intermediate tables created before
+    /// Maps one page. On `OutOfMemory`, intermediate tables created before
     /// the allocator ran dry stay linked (empty): no mapping changes and no
     /// frame is lost; a later `map` reuses them.
-    pub fn map(
+    fn map(
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
@@ -164,7 +158,7 @@ impl PageTable {
         if pa.checked_add(bytes).is_none_or(|end| end > MAX_PHYS) {
             return Err(MapError::BadAddress);
         }
-        if va % bytes != 0 || pa % bytes != 0 {
+        if !va.is_multiple_of(bytes) || !pa.is_multiple_of(bytes) {
             return Err(MapError::Misaligned);
         }
         if size == PageSize::Size1G && !cpu::has_1g_pages() {
@@ -216,9 +210,9 @@ impl PageTable {
         Ok(())
     }
 
-    /// Remove the mapping at `va` (`api::PageTable::unmap`); `va` must be
-    /// the start of the page.
-    pub fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
+    /// Removes the mapping at `va`, which must be the start of the page
+    /// (`HugePage` if a larger page covers it otherwise).
+    fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
         let va = va.0;
         if !is_canonical(va) {
             return Err(MapError::BadAddress);
@@ -232,7 +226,7 @@ impl PageTable {
             }
             if level == 0 || (level <= 2 && e & HUGE != 0) {
                 let size = level_size(level);
-                if va % size.bytes() != 0 {
+                if !va.is_multiple_of(size.bytes()) {
                     return Err(MapError::HugePage);
                 }
                 write(table, i, 0);
@@ -244,8 +238,8 @@ impl PageTable {
         Err(MapError::NotMapped)
     }
 
-    /// Where `va` leads, with the effective rights of the path.
-    pub fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
+    /// Where `va` leads, with the effective rights along the walk.
+    fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
         let va = va.0;
         if !is_canonical(va) {
             return None;
@@ -285,45 +279,11 @@ impl PageTable {
         None
     }
 
-    /// Switch this CPU to this address space.
-    ///
-    /// # Safety
-    /// The table must map the running kernel (code, stack, data, the direct
-    /// map and the devices the hal uses) exactly as the current one does.
-    pub unsafe fn activate(&self) {
+    unsafe fn activate(&self) {
         // SAFETY: the caller guarantees the table maps everything the
         // running kernel uses, as the current one does; the root is a
         // 4-KiB aligned page-table page. Writing CR3 flushes the non-global
         // TLB entries.
         unsafe { asm!("mov cr3, {}", in(reg) self.root.0, options(nostack, preserves_flags)) };
-    }
-}
-
-impl crate::api::PageTable for PageTable {
-    fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
-        PageTable::new(alloc)
-    }
-    fn root(&self) -> PhysAddr {
-        PageTable::root(self)
-    }
-    fn map(
-        &mut self,
-        va: VirtAddr,
-        pa: PhysAddr,
-        size: PageSize,
-        flags: MapFlags,
-        alloc: &mut dyn FrameAllocator,
-    ) -> Result<(), MapError> {
-        PageTable::map(self, va, pa, size, flags, alloc)
-    }
-    fn unmap(&mut self, va: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
-        PageTable::unmap(self, va)
-    }
-    fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, MapFlags)> {
-        PageTable::translate(self, va)
-    }
-    unsafe fn activate(&self) {
-        // SAFETY: forwarded: the caller upholds `activate`'s contract.
-        unsafe { PageTable::activate(self) }
     }
 }

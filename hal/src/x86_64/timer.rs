@@ -55,7 +55,10 @@ fn measure() -> Option<(u64, u64)> {
     outb(0x42, (PIT_LATCH & 0xff) as u8);
     // Counting starts with the high byte.
     lapic::write(lapic::TIMER_DIVIDE, DIVIDE_16);
-    lapic::write(lapic::LVT_TIMER, lapic::LVT_MASKED | u32::from(vectors::TIMER));
+    lapic::write(
+        lapic::LVT_TIMER,
+        lapic::LVT_MASKED | u32::from(vectors::TIMER),
+    );
     outb(0x42, (PIT_LATCH >> 8) as u8);
     let tsc0 = rdtsc();
     lapic::write(lapic::TIMER_INITIAL, u32::MAX);
@@ -85,17 +88,19 @@ pub(super) fn init() {
     // (by the host, under virtualisation).
     let mut best: Option<(u64, u64)> = None;
     for _ in 0..3 {
-        if let Some(m) = measure() {
-            if best.is_none_or(|b| m.0 < b.0) {
-                best = Some(m);
-            }
+        if let Some(m) = measure()
+            && best.is_none_or(|b| m.0 < b.0)
+        {
+            best = Some(m);
         }
     }
     let (tsc_hz, lapic_hz) = match best {
         Some((tsc, lapic)) => (tsc * PIT_HZ / PIT_LATCH, lapic * PIT_HZ / PIT_LATCH),
         None => {
             // QEMU and KVM clock the APIC timer at 1 GHz (62.5 MHz / 16).
-            hal_println!("x86_64: warning: PIT calibration failed; guessing TSC 2 GHz, APIC 62.5 MHz");
+            hal_println!(
+                "x86_64: warning: PIT calibration failed; guessing TSC 2 GHz, APIC 62.5 MHz"
+            );
             (2_000_000_000, 62_500_000)
         }
     };
@@ -126,7 +131,8 @@ impl Timer for Arch {
             Self::stop();
             return;
         }
-        let count = (LAPIC_HZ.load(Ordering::Relaxed) / u64::from(hz)).clamp(1, u64::from(u32::MAX));
+        let count =
+            (LAPIC_HZ.load(Ordering::Relaxed) / u64::from(hz)).clamp(1, u64::from(u32::MAX));
         lapic::write(lapic::TIMER_DIVIDE, DIVIDE_16);
         lapic::write(lapic::LVT_TIMER, LVT_PERIODIC | u32::from(vectors::TIMER));
         lapic::write(lapic::TIMER_INITIAL, count as u32);
@@ -139,7 +145,10 @@ impl Timer for Arch {
     }
 
     fn stop() {
-        lapic::write(lapic::LVT_TIMER, lapic::LVT_MASKED | u32::from(vectors::TIMER));
+        lapic::write(
+            lapic::LVT_TIMER,
+            lapic::LVT_MASKED | u32::from(vectors::TIMER),
+        );
         lapic::write(lapic::TIMER_INITIAL, 0);
     }
 
