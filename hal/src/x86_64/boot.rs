@@ -7,9 +7,8 @@
 //! 1. checks for long mode (prints a message on COM1 and stops if absent);
 //! 2. builds the early page tables in `.boot.bss`: low 4 GiB identity mapped
 //!    with 2-MiB pages (for the switch itself), the same 4 GiB at the direct
-//!    map (`PHYS_OFFSET`, extended to 512 GiB with 1-GiB pages when the CPU
-//!    has them), and the first GiB at `KERNEL_VMA` for the kernel image;
-//!    0xfe000000..4 GiB (IOAPIC, LAPIC, firmware) is uncached;
+//!    map (`PHYS_OFFSET`), and the first GiB at `KERNEL_VMA` for the kernel
+//!    image; 0xfe000000..4 GiB (IOAPIC, LAPIC, firmware) is uncached;
 //! 3. enables PAE, EFER.LME (+ NXE if supported), paging and CR0.WP, loads a
 //!    64-bit GDT and far-jumps to 64-bit code, then jumps to the higher half;
 //! 4. clears `.bss`, switches to the boot stack (in `.stack`, above an
@@ -18,8 +17,16 @@
 //!
 //! [`boot_main`] brings up the console, GDT/TSS, IDT, interrupt controllers
 //! and timer, copies everything it needs out of `hvm_start_info` (which lives
-//! in low memory the kernel will not map) into statics, and enters the
-//! kernel.
+//! in low memory the kernel will not map) into statics, extends the early
+//! direct map over the RAM above 4 GiB (the kernel builds its page tables in
+//! any usable frame, through the direct map, before it switches to them), and
+//! enters the kernel.
+//!
+//! The direct-map extension uses 1-GiB pages where the CPU has them (no
+//! memory needed); otherwise 2-MiB pages, with one page directory per GiB of
+//! RAM taken from the usable frames right after the kernel image. Those
+//! frames are reported as part of `BootInfo::kernel_image`, so the kernel
+//! never hands them out.
 
 use super::{KERNEL_PHYS, KERNEL_VMA, cpu, irq, lapic, phys_ptr, serial, timer, trap};
 use crate::api::Cpu;
@@ -29,6 +36,7 @@ use crate::api::{
 };
 use core::arch::global_asm;
 use spin::Once;
+use x86_64::registers::control::Cr3;
 
 const PAGE: u64 = 4096;
 
@@ -39,7 +47,8 @@ const PAGE: u64 = 4096;
 global_asm!(
     r#"
     /* Xen PVH entry note: name "Xen", type XEN_ELFNOTE_PHYS32_ENTRY (18),
-       4-byte descriptor = physical address of the 32-bit entry point. */
+       4-byte descriptor = physical address of the 32-bit entry point.
+       (QEMU reads 8 bytes for an ELF64 but keeps only the low 32 bits.) */
     .section .note.Xen, "a", @note
     .balign 4
     .long 4
@@ -55,7 +64,8 @@ global_asm!(
 rint_boot_tables:
 rint_boot_pml4:     .skip 4096
 rint_boot_pdpt_id:  .skip 4096      /* PML4[0]: identity, 0..4 GiB */
-rint_boot_pdpt_dm:  .skip 4096      /* PML4[256]: direct map at PHYS_OFFSET */
+rint_boot_pdpt_dm:  .skip 4096      /* PML4[256]: direct map at PHYS_OFFSET;
+                                       above 4 GiB filled in by boot_main */
 rint_boot_pdpt_hi:  .skip 4096      /* PML4[511]: kernel at KERNEL_VMA */
 rint_boot_pd:       .skip 4 * 4096  /* 2-MiB pages for 0..4 GiB */
 rint_boot_tables_end:
@@ -70,7 +80,7 @@ rint_pvh_start:
     mov %ebx, %esi                  /* hvm_start_info: kept in esi throughout */
 
     /* Long mode? (CPUID 0x80000001 EDX bit 29). Remember EDX in ebp:
-       bit 20 = NX, bit 26 = 1-GiB pages. */
+       bit 20 = NX. */
     mov $0x80000000, %eax
     cpuid
     cmp $0x80000001, %eax
@@ -113,20 +123,6 @@ rint_pvh_start:
     cmp $4, %ecx
     jb 3b
 
-    /* PDPT_dm[4..512]: 1-GiB pages, phys 4..512 GiB, if the CPU has them. */
-    bt $26, %ebp
-    jnc 5f
-4:  mov %ecx, %eax
-    shl $30, %eax
-    or $0x83, %eax
-    mov %eax, rint_boot_pdpt_dm(,%ecx,8)
-    mov %ecx, %eax
-    shr $2, %eax
-    mov %eax, rint_boot_pdpt_dm + 4(,%ecx,8)
-    inc %ecx
-    cmp $512, %ecx
-    jb 4b
-5:
     /* PDPT_hi[510] -> PD0: KERNEL_VMA + (0..1 GiB). */
     movl $rint_boot_pd + 0x3, rint_boot_pdpt_hi + 510 * 8
 
@@ -292,27 +288,40 @@ struct HvmMemmapEntry {
     reserved: u32,
 }
 
-/// Physical memory the boot page tables reach at `PHYS_OFFSET`: 4 GiB, or
-/// 512 GiB with 1-GiB pages (see the asm above).
-fn early_direct_map_limit() -> u64 {
-    if cpu::cpuid_1g_pages() {
-        512 << 30
-    } else {
-        4 << 30
-    }
-}
+const GIB: u64 = 1 << 30;
+/// Physical memory the asm's boot page tables reach at `PHYS_OFFSET`.
+const BOOT_DIRECT_MAP: u64 = 4 * GIB;
+/// Physical memory one PDPT reaches at `PHYS_OFFSET` (`Mmu::PHYS_MAP_SIZE`).
+const MAX_DIRECT_MAP: u64 = 512 * GIB;
+/// Page-table entry bits used here.
+const PTE_PRESENT_WRITABLE: u64 = 0x3;
+const PTE_HUGE: u64 = 0x80;
+const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
 
-/// Read a `T` at physical address `pa` through the early direct map, if the
-/// whole object lies inside it.
+/// Read a `T` at physical address `pa` through the boot direct map, if the
+/// whole object lies inside its first 4 GiB.
 fn read_phys<T: Copy>(pa: u64) -> Option<T> {
     let end = pa.checked_add(core::mem::size_of::<T>() as u64)?;
-    if pa == 0 || end > early_direct_map_limit() {
+    if pa == 0 || end > BOOT_DIRECT_MAP {
         return None;
     }
-    // SAFETY: the early page tables map [0, early_direct_map_limit()) at
-    // PHYS_OFFSET (checked above); the loader's structures are plain data in
-    // RAM, read once, unaligned-tolerant.
+    // SAFETY: the boot page tables map [0, 4 GiB) at PHYS_OFFSET (checked
+    // above); what is read is plain data in RAM (the loader's structures or
+    // the boot page tables), unaligned-tolerant.
     Some(unsafe { phys_ptr::<T>(pa).read_unaligned() })
+}
+
+/// Write a page-table entry at physical `pa` (< 4 GiB, 8-byte aligned)
+/// through the boot direct map.
+fn write_pte(pa: u64, value: u64) {
+    debug_assert!(pa + 8 <= BOOT_DIRECT_MAP && pa.is_multiple_of(8));
+    // SAFETY: `pa` is an entry of the boot PDPT for the direct map (in
+    // `.boot.bss`) or of a page directory just taken for it (a free usable
+    // frame after the kernel image, see `extend_direct_map`), both below
+    // 4 GiB and so mapped at PHYS_OFFSET; nothing else uses them during
+    // boot, and the entries written map RAM only at PHYS_OFFSET + pa, which
+    // no code refers to yet.
+    unsafe { phys_ptr::<u64>(pa).write_volatile(value) }
 }
 
 // ---------------------------------------------------------------------------
@@ -410,12 +419,22 @@ fn build_boot_info(si: &HvmStartInfo, cmdline: &'static str) -> BootInfo {
         cmdline,
     };
 
-    info.memory_len = read_memory_map(si, &mut info.memory);
-
-    let end = &raw const __kernel_virt_end as u64 - KERNEL_VMA;
-    info.kernel_image = PhysRange::new(KERNEL_PHYS, end);
-
-    info.boot_archive = read_first_module(si);
+    let len = read_memory_map(si, &mut info.memory);
+    let archive = read_first_module(si);
+    let image_end = &raw const __kernel_virt_end as u64 - KERNEL_VMA;
+    let (reach, image_end) = extend_direct_map(&info.memory[..len], archive, image_end);
+    info.memory_len = clip_usable(&mut info.memory, len, reach);
+    info.kernel_image = PhysRange::new(KERNEL_PHYS, image_end);
+    info.boot_archive = archive.filter(|a| {
+        let ok = a.end.0 <= reach;
+        if !ok {
+            hal_println!(
+                "x86_64: boot module at {:#x} is out of reach; ignoring it",
+                a.start.0
+            );
+        }
+        ok
+    });
 
     let mmio = [
         PhysRange::new(lapic::phys_base(), lapic::phys_base() + PAGE),
@@ -533,34 +552,113 @@ fn read_memory_map(si: &HvmStartInfo, out: &mut [MemoryRegion; MAX_MEMORY_REGION
             map[i].range.start = prev.range.end.min(cur.range.end);
         }
     }
-    // Without 1-GiB pages the early direct map stops at 4 GiB, and the
-    // kernel builds its page tables in usable RAM through it.
-    let limit = early_direct_map_limit();
+    compact(out, n)
+}
+
+/// Drop the empty entries of `map[..n]`, keeping the order; returns the new
+/// length.
+fn compact(map: &mut [MemoryRegion], n: usize) -> usize {
+    let mut kept = 0;
+    for i in 0..n {
+        if !map[i].range.is_empty() {
+            map[kept] = map[i];
+            kept += 1;
+        }
+    }
+    kept
+}
+
+/// Usable RAM at or above `reach` cannot be used (the kernel could not zero
+/// its page tables there before switching to them): cut it from `map[..n]`
+/// with a warning. Returns the new length.
+fn clip_usable(map: &mut [MemoryRegion], n: usize, reach: u64) -> usize {
     let mut dropped = 0;
-    for r in map
+    for r in map[..n]
         .iter_mut()
-        .filter(|r| r.kind == MemoryKind::Usable && r.range.end.0 > limit)
+        .filter(|r| r.kind == MemoryKind::Usable && r.range.end.0 > reach)
     {
-        let start = r.range.start.0.max(limit);
+        let start = r.range.start.0.max(reach);
         dropped += r.range.end.0 - start;
         r.range.end.0 = start;
     }
     if dropped > 0 {
         hal_println!(
-            "x86_64: ignoring {} MiB of RAM above {} GiB (no 1-GiB pages for the early direct map)",
+            "x86_64: ignoring {} MiB of RAM above {} GiB (out of the direct map's reach)",
             dropped >> 20,
-            limit >> 30
+            reach >> 30
         );
     }
-    // Drop entries emptied by the above, keeping the order.
-    let mut kept = 0;
-    for i in 0..n {
-        if !out[i].range.is_empty() {
-            out[kept] = out[i];
-            kept += 1;
+    compact(map, n)
+}
+
+/// Whether the kernel touches GiB `g` through the direct map before it
+/// switches to its own page table: usable RAM (page-table frames) or the
+/// boot archive.
+fn needed_before_kernel_tables(map: &[MemoryRegion], archive: Option<PhysRange>, g: u64) -> bool {
+    let gib = PhysRange::new(g * GIB, (g + 1) * GIB);
+    map.iter()
+        .any(|r| r.kind == MemoryKind::Usable && r.range.overlaps(&gib))
+        || archive.is_some_and(|a| a.overlaps(&gib))
+}
+
+/// Whether the frame at `pa` is free usable RAM reachable now: inside a
+/// usable region and the boot direct map, outside the boot archive.
+fn frame_is_free(map: &[MemoryRegion], archive: Option<PhysRange>, pa: u64) -> bool {
+    let frame = PhysRange::new(pa, pa + PAGE);
+    frame.end.0 <= BOOT_DIRECT_MAP
+        && map.iter().any(|r| {
+            r.kind == MemoryKind::Usable && r.range.start <= frame.start && frame.end <= r.range.end
+        })
+        && !archive.is_some_and(|a| a.overlaps(&frame))
+}
+
+/// Extend the boot direct map (4 GiB from the asm) over the RAM and the boot
+/// archive above 4 GiB, up to `MAX_DIRECT_MAP`: 1-GiB pages if the CPU has
+/// them, else 2-MiB pages in page directories taken from the frames at
+/// `image_end` (the end of the kernel image). Returns `(reach, image_end)`:
+/// everything the kernel needs below `reach` is mapped, and the kernel image
+/// with the page directories taken ends at the new `image_end`.
+fn extend_direct_map(
+    map: &[MemoryRegion],
+    archive: Option<PhysRange>,
+    mut image_end: u64,
+) -> (u64, u64) {
+    let (pml4, _) = Cr3::read_raw();
+    let pml4 = pml4.start_address().as_u64();
+    let Some(pdpt) = read_phys::<u64>(pml4 + 256 * 8).map(|e| e & PTE_ADDR) else {
+        return (BOOT_DIRECT_MAP, image_end);
+    };
+    let mut reach = MAX_DIRECT_MAP;
+    for g in BOOT_DIRECT_MAP / GIB..MAX_DIRECT_MAP / GIB {
+        if !needed_before_kernel_tables(map, archive, g) {
+            continue;
         }
+        let entry = if cpu::has_1g_pages() {
+            (g * GIB) | PTE_HUGE | PTE_PRESENT_WRITABLE
+        } else {
+            let pd = image_end;
+            if !frame_is_free(map, archive, pd) {
+                reach = g * GIB;
+                break;
+            }
+            for i in 0..512 {
+                write_pte(
+                    pd + 8 * i,
+                    (g * GIB + i * (2 << 20)) | PTE_HUGE | PTE_PRESENT_WRITABLE,
+                );
+            }
+            image_end += PAGE;
+            pd | PTE_PRESENT_WRITABLE
+        };
+        write_pte(pdpt + 8 * g, entry);
     }
-    kept
+    // The entries were not present before, so nothing stale can be cached;
+    // reloading CR3 makes that obvious.
+    let (frame, flags) = Cr3::read_raw();
+    // SAFETY: reloads the current page table unchanged (plus the mappings
+    // just added), which maps everything running now.
+    unsafe { Cr3::write_raw(frame, flags) };
+    (reach, image_end)
 }
 
 /// The first PVH module (QEMU's `-initrd`): the boot archive.
@@ -570,15 +668,5 @@ fn read_first_module(si: &HvmStartInfo) -> Option<PhysRange> {
     }
     let m = read_phys::<HvmModlistEntry>(si.modlist_paddr)?;
     let end = m.paddr.checked_add(m.size)?;
-    if m.size == 0 {
-        return None;
-    }
-    if end > early_direct_map_limit() {
-        hal_println!(
-            "x86_64: boot module at {:#x} is out of reach; ignoring it",
-            m.paddr
-        );
-        return None;
-    }
-    Some(PhysRange::new(m.paddr, end))
+    (m.size != 0).then(|| PhysRange::new(m.paddr, end))
 }

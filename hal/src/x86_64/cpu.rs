@@ -30,9 +30,8 @@ pub(super) fn has_1g_pages() -> bool {
     PAGES_1G.load(Ordering::Relaxed)
 }
 
-/// CPUID.80000001H:EDX bit 26 (pdpe1gb). The boot asm makes the same test
-/// when it builds the early direct map.
-pub(super) fn cpuid_1g_pages() -> bool {
+/// CPUID.80000001H:EDX bit 26 (pdpe1gb).
+fn cpuid_1g_pages() -> bool {
     let max_ext = __cpuid(0x8000_0000).eax;
     max_ext >= 0x8000_0001 && __cpuid(0x8000_0001).edx & (1 << 26) != 0
 }

@@ -14,8 +14,8 @@ use core::arch::asm;
 
 impl Mmu for Arch {
     const PHYS_OFFSET: u64 = PHYS_OFFSET;
-    /// The boot page tables reach 512 GiB at `PHYS_OFFSET` (4 GiB without
-    /// 1-GiB pages; boot then drops usable RAM above 4 GiB from the map).
+    /// One PDPT's worth: the boot code maps RAM up to here at `PHYS_OFFSET`
+    /// before the kernel builds its own page table.
     const PHYS_MAP_SIZE: u64 = 512 << 30;
     const KERNEL_BASE: u64 = 0xffff_8000_0000_0000;
     const USER_END: u64 = 0x0000_8000_0000_0000;
