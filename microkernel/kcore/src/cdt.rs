@@ -56,6 +56,20 @@
 //! cap with a copy below it, so only one cap per region carves at a time;
 //! deleting a copy hands its watermark up to its parent along with its
 //! objects. Together these keep two caps from carving the same memory.
+//!
+//! # What the kernel must do
+//!
+//! - Zero a CNode's memory when it creates it (all-zero is an empty slot),
+//!   and change links only through this module.
+//! - Empty a CNode before its final cap goes: this module does not look
+//!   inside objects, so caps left in a destroyed CNode's slots would stay
+//!   linked into the tree from freed memory. (seL4 uses "zombie" caps to
+//!   delete such contents preemptibly; rint must do that or refuse.)
+//! - Costs: `is_final`, copy and mint are O(1); insert_child walks the
+//!   parent's copies (none for an untyped that may retype); move is
+//!   O(children) (it re-points them); delete is O(children + the run of
+//!   caps to the same object); revoke is O(1) amortised per deleted cap.
+//!   Walks trust the links: a corrupted store can make them loop.
 
 use libipc::abi::{CapType, Error, Rights};
 
