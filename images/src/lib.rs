@@ -143,6 +143,17 @@ pub fn list_images(root: &Path) -> Vec<String> {
     names
 }
 
+/// A checked manifest.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The manifest's path relative to the repository, for messages.
+    pub file: PathBuf,
+    pub text: String,
+    pub manifest: manifest::Manifest,
+    /// Each program's archive name and where its bytes come from.
+    pub sources: Vec<(String, Source)>,
+}
+
 /// A built image, ready to boot.
 #[derive(Debug, Clone)]
 pub struct BuiltImage {
@@ -208,7 +219,7 @@ impl Builder {
     }
 
     /// Read and check `images/<name>.toml`.
-    pub fn load(&self, name: &str) -> Result<(PathBuf, String, manifest::Manifest, Vec<(String, Source)>), BuildError> {
+    pub fn load(&self, name: &str) -> Result<Loaded, BuildError> {
         let file = self.root.join("images").join(format!("{name}.toml"));
         let shown = PathBuf::from("images").join(format!("{name}.toml"));
         if !file.is_file() || name.contains('/') {
@@ -220,7 +231,7 @@ impl Builder {
         // The kernel is built separately and is not a program.
         let pkgs: Vec<_> = pkgs.into_iter().filter(|p| p.name != "rint-kernel").collect();
         let sources = m.check(&shown, &self.root, &pkgs)?;
-        Ok((shown, text, m, sources))
+        Ok(Loaded { file: shown, text, manifest: m, sources })
     }
 
     fn run_cargo(&self, what: &str, args: &[&str], rustflags: &[&str]) -> Result<(), BuildError> {
@@ -250,17 +261,17 @@ impl Builder {
 
     /// Build image `name` for `arch`.
     pub fn build(&self, name: &str, arch: Arch) -> Result<BuiltImage, BuildError> {
-        let (shown, text, m, sources) = self.load(name)?;
+        let Loaded { file: shown, text, manifest: m, sources } = self.load(name)?;
         let kernel = self.build_kernel(arch)?;
 
         // All package programs in one cargo run.
         let dir = "target/user";
         let mut pkgs: Vec<&str> = Vec::new();
         for (_, s) in &sources {
-            if let Source::Package { package, .. } = s {
-                if !pkgs.contains(&package.as_str()) {
-                    pkgs.push(package);
-                }
+            if let Source::Package { package, .. } = s
+                && !pkgs.contains(&package.as_str())
+            {
+                pkgs.push(package);
             }
         }
         if !pkgs.is_empty() {

@@ -69,15 +69,15 @@ fn main() -> ExitCode {
             for name in list_images(&builder.root) {
                 let desc = builder
                     .load(&name)
-                    .map(|(_, _, m, _)| m.image.description)
+                    .map(|l| l.manifest.image.description)
                     .unwrap_or_else(|e| format!("(invalid: {e})"));
                 println!("{name:<20} {desc}");
             }
             ExitCode::SUCCESS
         }
         "check" => match builder.load(&args.image) {
-            Ok((file, _, _, sources)) => {
-                println!("{}: ok, {} programs", file.display(), sources.len());
+            Ok(l) => {
+                println!("{}: ok, {} programs", l.file.display(), l.sources.len());
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -183,6 +183,7 @@ pub const FAULT_LABEL_BASE: u64 = 0xfa00;
 
 /// Capability rights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(transparent)]
 pub struct Rights(u32);
 
 impl Rights {

@@ -193,7 +193,7 @@ impl<'a> BootArchive<'a> {
             return Err(ArchiveError::TooManyEntries(count));
         }
         let actual = blob.len() as u64;
-        if total > actual || total % ALIGN != 0 {
+        if total > actual || !total.is_multiple_of(ALIGN) {
             return Err(ArchiveError::BadTotalSize { header: total, actual });
         }
         let blob = blob.get(..total as usize).ok_or(ArchiveError::TooSmall)?;
@@ -217,7 +217,7 @@ impl<'a> BootArchive<'a> {
             let offset = le_u64(raw, 40);
             let size = le_u64(raw, 48);
             let end = offset.checked_add(size).ok_or(ArchiveError::BadExtent { index })?;
-            if offset % ALIGN != 0 || offset < data_floor || end > total {
+            if !offset.is_multiple_of(ALIGN) || offset < data_floor || end > total {
                 return Err(ArchiveError::BadExtent { index });
             }
             data_floor = end.div_ceil(ALIGN) * ALIGN;
@@ -506,7 +506,7 @@ mod tests {
                 let i = (x as usize) % 512;
                 b[i] = (x >> 32) as u8;
             }
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 reseal(&mut b);
             }
             let _ = BootArchive::parse(&b);

@@ -203,11 +203,11 @@ pub fn run_qemu(image: &BuiltImage, options: &Options, until: Option<&str>, time
                 break;
             }
         }
-        if let Some(pat) = until {
-            if String::from_utf8_lossy(&raw).contains(pat) {
-                matched = true;
-                break;
-            }
+        if let Some(pat) = until
+            && String::from_utf8_lossy(&raw).contains(pat)
+        {
+            matched = true;
+            break;
         }
         if let Ok(Some(st)) = child.try_wait() {
             status = Some(st);
