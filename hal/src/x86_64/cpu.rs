@@ -19,6 +19,7 @@ const EXIT_FAILURE: u32 = 0x11; // QEMU exit status 35
 
 static NX: AtomicBool = AtomicBool::new(false);
 static PAGES_1G: AtomicBool = AtomicBool::new(false);
+static SMAP: AtomicBool = AtomicBool::new(false);
 
 /// Whether EFER.NXE is on, so page-table entries may carry the NX bit.
 pub(super) fn nx_enabled() -> bool {
@@ -28,6 +29,20 @@ pub(super) fn nx_enabled() -> bool {
 /// Whether the CPU supports 1-GiB pages (CPUID pdpe1gb).
 pub(super) fn has_1g_pages() -> bool {
     PAGES_1G.load(Ordering::Relaxed)
+}
+
+/// Whether CR4.SMAP is on (and so `clac`/`stac` exist).
+pub(super) fn smap_enabled() -> bool {
+    SMAP.load(Ordering::Relaxed)
+}
+
+/// Clear RFLAGS.AC (what `clac` does), so SMAP applies. Done with
+/// `pushfq`/`popfq` because `clac` and `stac` are not emulated by every
+/// hypervisor (KVM PVM fails on them), and they do not exist without SMAP.
+pub(super) fn clear_ac() {
+    // SAFETY: rewrites RFLAGS with only AC (bit 18) cleared; every other
+    // flag, IF included, keeps its value. Uses 8 bytes of stack.
+    unsafe { asm!("pushfq", "and qword ptr [rsp], -0x40001", "popfq") };
 }
 
 /// CPUID.80000001H:EDX bit 26 (pdpe1gb).
@@ -61,7 +76,8 @@ pub(super) fn init() {
         names[0] = " smep";
     }
     // SMAP: the kernel never touches user pages yet. The user-copy routines
-    // (issue 3) must bracket their accesses with stac/clac.
+    // (issue 3) must set RFLAGS.AC around their accesses (with popfq rather
+    // than stac/clac, see `clear_ac`).
     if ebx7 & (1 << 20) != 0 {
         flags |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
         names[1] = " smap";
@@ -76,6 +92,10 @@ pub(super) fn init() {
     // descriptor-table instructions from user mode, and the kernel maps no
     // user pages.
     unsafe { Cr4::update(|f| f.insert(flags)) };
+    SMAP.store(
+        flags.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
+        Ordering::Relaxed,
+    );
     hal_println!(
         "x86_64: cpu features: nx={} 1g-pages={}{}{}{}",
         nx_enabled(),

@@ -11,7 +11,7 @@
 //! All gates are interrupt gates (IF cleared on entry). Double fault, NMI
 //! and machine check run on their own IST stacks (see `gdt.rs`).
 
-use super::{gdt, vectors};
+use super::{cpu, gdt, vectors};
 use crate::api::{Access, Cpu, ExitCode, Trap, TrapFrameOps, TrapKind};
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
@@ -367,6 +367,12 @@ fn decode(frame: &TrapFrame) -> Trap {
 
 /// Called by the common entry stub with the saved frame.
 extern "C" fn trap_entry(frame: &mut TrapFrame) {
+    if cpu::smap_enabled() {
+        // Interrupt delivery keeps RFLAGS.AC as the interrupted context had
+        // it: the handler must not run with SMAP suspended because user mode
+        // set AC. `iretq` restores the interrupted context's flags.
+        cpu::clear_ac();
+    }
     let trap = decode(frame);
     crate::kernel_trap(frame, trap);
     if trap.kind == TrapKind::Fatal {
