@@ -83,10 +83,10 @@ pub fn build_kernel_space(
     // The boot archive may sit outside the reported RAM (it never does under
     // QEMU, but a loader may put it anywhere): map it too.
     let mut extra = [PhysRange::default(); 1];
-    if let Some(a) = info.boot_archive {
-        if !ram[..n].iter().any(|r| r.start.0 <= a.start.0 && a.end.0 <= r.end.0) {
-            extra[0] = PhysRange::new(a.start.0 & !0xfff, a.end.0.div_ceil(0x1000) * 0x1000);
-        }
+    if let Some(a) = info.boot_archive
+        && !ram[..n].iter().any(|r| r.start.0 <= a.start.0 && a.end.0 <= r.end.0)
+    {
+        extra[0] = PhysRange::new(a.start.0 & !0xfff, a.end.0.div_ceil(0x1000) * 0x1000);
     }
     let rw = MapFlags::READ | MapFlags::WRITE | MapFlags::GLOBAL;
     let mut direct_map_bytes = 0;
@@ -122,8 +122,9 @@ pub fn build_kernel_space(
     // addresses: everything the running kernel touches.
     unsafe { pt.activate() };
     let table_pages = alloc.count;
-    // The root stays in use for the lifetime of the kernel.
-    core::mem::forget(pt);
+    // The table stays active for the lifetime of the kernel; dropping the
+    // handle frees nothing (page-table pages are never returned).
+    drop(pt);
     Ok(KernelSpaceStats { sections, direct_map_bytes, table_pages })
 }
 
@@ -139,7 +140,7 @@ fn map_range(
     while pa < r.end.0 {
         let Some(size) = sizes.into_iter().find(|s| {
             let b = s.bytes();
-            b <= largest && pa % b == 0 && pa + b <= r.end.0
+            b <= largest && pa.is_multiple_of(b) && pa + b <= r.end.0
         }) else {
             return Err(MapError::Misaligned);
         };
