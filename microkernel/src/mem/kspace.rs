@@ -121,10 +121,9 @@ pub fn build_kernel_space(
     // PHYS_OFFSET over all RAM, and the hal's devices at their direct-map
     // addresses: everything the running kernel touches.
     unsafe { pt.activate() };
+    // The table stays active for the lifetime of the kernel; the handle
+    // going out of scope frees nothing (page-table pages are never returned).
     let table_pages = alloc.count;
-    // The table stays active for the lifetime of the kernel; dropping the
-    // handle frees nothing (page-table pages are never returned).
-    drop(pt);
     Ok(KernelSpaceStats { sections, direct_map_bytes, table_pages })
 }
 
