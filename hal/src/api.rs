@@ -372,16 +372,23 @@ pub enum TrapKind {
     Timer,
     /// Device interrupt `irq`, already claimed (call
     /// `InterruptController::end_of_interrupt`).
-    External { irq: u32 },
+    External {
+        irq: u32,
+    },
     /// Spurious interrupt; nothing to do.
     Spurious,
-    PageFault { addr: u64, access: Access },
+    PageFault {
+        addr: u64,
+        access: Access,
+    },
     IllegalInstruction,
     Breakpoint,
     /// `syscall` / `ecall` from user mode.
     Syscall,
     /// Misaligned access.
-    Alignment { addr: u64 },
+    Alignment {
+        addr: u64,
+    },
     /// Divide error and other arithmetic faults.
     Arithmetic,
     /// Protection fault not tied to an address (x86 #GP).

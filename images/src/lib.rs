@@ -45,11 +45,9 @@ impl Arch {
     /// script comes from the hal through microkernel/build.rs).
     fn kernel_rustflags(self) -> &'static [&'static str] {
         match self {
-            Arch::X86_64 => &[
-                "-Crelocation-model=static",
-                "-Ccode-model=kernel",
-                "-Cforce-frame-pointers=yes",
-            ],
+            Arch::X86_64 => {
+                &["-Crelocation-model=static", "-Ccode-model=kernel", "-Cforce-frame-pointers=yes"]
+            }
             Arch::Riscv64 => &["-Ccode-model=medium", "-Cforce-frame-pointers=yes"],
         }
     }
@@ -96,7 +94,11 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Manifest(e) => write!(f, "{e}"),
             BuildError::NoSuchImage { name, known } => {
-                write!(f, "no image {name:?}: images/{name}.toml does not exist (images: {})", known.join(", "))
+                write!(
+                    f,
+                    "no image {name:?}: images/{name}.toml does not exist (images: {})",
+                    known.join(", ")
+                )
             }
             BuildError::Io { what, error } => write!(f, "{what}: {error}"),
             BuildError::Cargo { what, status } => write!(f, "building {what} failed ({status})"),
@@ -182,7 +184,9 @@ impl Builder {
         c.current_dir(&self.root);
         // Nested inside `cargo test`/`cargo run`: do not inherit the outer
         // build's flags or target directory.
-        for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        for var in
+            ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"]
+        {
             c.env_remove(var);
         }
         c
@@ -223,9 +227,13 @@ impl Builder {
         let file = self.root.join("images").join(format!("{name}.toml"));
         let shown = PathBuf::from("images").join(format!("{name}.toml"));
         if !file.is_file() || name.contains('/') {
-            return Err(BuildError::NoSuchImage { name: name.into(), known: list_images(&self.root) });
+            return Err(BuildError::NoSuchImage {
+                name: name.into(),
+                known: list_images(&self.root),
+            });
         }
-        let text = std::fs::read_to_string(&file).map_err(io(format!("reading {}", file.display())))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(io(format!("reading {}", file.display())))?;
         let m = manifest::parse(&shown, &text)?;
         let pkgs = self.workspace_packages()?;
         // The kernel is built separately and is not a program.
@@ -253,7 +261,16 @@ impl Builder {
         let dir = "target/kernel";
         self.run_cargo(
             &format!("the kernel for {arch}"),
-            &["build", "--release", "-p", "rint-kernel", "--target", arch.target(), "--target-dir", dir],
+            &[
+                "build",
+                "--release",
+                "-p",
+                "rint-kernel",
+                "--target",
+                arch.target(),
+                "--target-dir",
+                dir,
+            ],
             arch.kernel_rustflags(),
         )?;
         Ok(self.root.join(dir).join(arch.target()).join("release").join("rint-kernel"))
@@ -275,11 +292,23 @@ impl Builder {
             }
         }
         if !pkgs.is_empty() {
-            let mut args = vec!["build", "--release", "--bins", "--target", arch.target(), "--target-dir", dir];
+            let mut args = vec![
+                "build",
+                "--release",
+                "--bins",
+                "--target",
+                arch.target(),
+                "--target-dir",
+                dir,
+            ];
             for p in &pkgs {
                 args.extend(["-p", p]);
             }
-            self.run_cargo(&format!("the programs of {}", shown.display()), &args, arch.user_rustflags())?;
+            self.run_cargo(
+                &format!("the programs of {}", shown.display()),
+                &args,
+                arch.user_rustflags(),
+            )?;
         }
         let bin_dir = self.root.join(dir).join(arch.target()).join("release");
 

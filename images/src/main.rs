@@ -36,7 +36,8 @@ fn parse_args() -> Result<Args, String> {
         opts: Options { interactive: true, memory_mib: 512, ..Default::default() },
     };
     while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
+        let mut value =
+            |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         match flag.as_str() {
             "--arch" => a.arch = value("--arch")?.parse()?,
             "--image" => a.image = value("--image")?,
@@ -44,7 +45,8 @@ fn parse_args() -> Result<Args, String> {
             "--accel" => a.opts.accel = value("--accel")?.parse()?,
             "--append" => a.opts.append = Some(value("--append")?),
             "--memory" => {
-                a.opts.memory_mib = value("--memory")?.parse().map_err(|e| format!("--memory: {e}"))?
+                a.opts.memory_mib =
+                    value("--memory")?.parse().map_err(|e| format!("--memory: {e}"))?
             }
             "--smp" => a.opts.cpus = value("--smp")?.parse().map_err(|e| format!("--smp: {e}"))?,
             "-h" | "--help" => return Err(USAGE.into()),
@@ -120,7 +122,10 @@ fn main() -> ExitCode {
                     Outcome::Other(_) => ExitCode::from(2),
                 },
                 Err(e) => {
-                    eprintln!("error: starting {}: {e} (run scripts/setup)", cmd.get_program().to_string_lossy());
+                    eprintln!(
+                        "error: starting {}: {e} (run scripts/setup)",
+                        cmd.get_program().to_string_lossy()
+                    );
                     ExitCode::from(2)
                 }
             }

@@ -99,9 +99,7 @@ pub struct WorkspacePackage {
 /// Parse manifest text. `file` is only used in error messages.
 pub fn parse(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
     toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
+        let line = e.span().map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
         let message = e.message().to_string();
         ManifestError {
             file: file.to_path_buf(),
@@ -120,7 +118,11 @@ impl Manifest {
         root: &Path,
         packages: &[WorkspacePackage],
     ) -> Result<Vec<(String, Source)>, ManifestError> {
-        let err = |field: String, message: String| ManifestError { file: file.to_path_buf(), field, message };
+        let err = |field: String, message: String| ManifestError {
+            file: file.to_path_buf(),
+            field,
+            message,
+        };
         if self.kernel.cmdline.len() > 1024 {
             return Err(err("kernel.cmdline".into(), "longer than 1024 bytes".into()));
         }
@@ -128,20 +130,35 @@ impl Manifest {
         for (i, p) in self.programs.iter().enumerate() {
             let at = |f: &str| format!("program[{i}].{f}");
             if p.name.is_empty() || p.name.len() > 40 || p.name.contains(['\0', '/']) {
-                return Err(err(at("name"), format!("{:?} must be 1 to 40 bytes without '/' or NUL", p.name)));
+                return Err(err(
+                    at("name"),
+                    format!("{:?} must be 1 to 40 bytes without '/' or NUL", p.name),
+                ));
             }
             if matches!(p.name.as_str(), "manifest.toml" | "cmdline") {
-                return Err(err(at("name"), format!("{:?} is reserved for the builder's own entries", p.name)));
+                return Err(err(
+                    at("name"),
+                    format!("{:?} is reserved for the builder's own entries", p.name),
+                ));
             }
             if out.iter().any(|(n, _)| *n == p.name) {
-                return Err(err(at("name"), format!("a program named {:?} is already listed", p.name)));
+                return Err(err(
+                    at("name"),
+                    format!("a program named {:?} is already listed", p.name),
+                ));
             }
             let source = match (&p.package, &p.path) {
                 (Some(_), Some(_)) => {
-                    return Err(err(at("path"), "give either `package` or `path`, not both".into()));
+                    return Err(err(
+                        at("path"),
+                        "give either `package` or `path`, not both".into(),
+                    ));
                 }
                 (None, None) => {
-                    return Err(err(format!("program[{i}]"), format!("program {:?} needs `package` or `path`", p.name)));
+                    return Err(err(
+                        format!("program[{i}]"),
+                        format!("program {:?} needs `package` or `path`", p.name),
+                    ));
                 }
                 (None, Some(path)) => {
                     if p.bin.is_some() {
@@ -155,18 +172,45 @@ impl Manifest {
                 }
                 (Some(pkg), None) => {
                     let Some(found) = packages.iter().find(|w| w.name == *pkg) else {
-                        let known: Vec<&str> = packages.iter().filter(|w| !w.bins.is_empty()).map(|w| w.name.as_str()).collect();
-                        return Err(err(at("package"), format!("no workspace package {pkg:?} (packages with binaries: {})", known.join(", "))));
+                        let known: Vec<&str> = packages
+                            .iter()
+                            .filter(|w| !w.bins.is_empty())
+                            .map(|w| w.name.as_str())
+                            .collect();
+                        return Err(err(
+                            at("package"),
+                            format!(
+                                "no workspace package {pkg:?} (packages with binaries: {})",
+                                known.join(", ")
+                            ),
+                        ));
                     };
                     let bin = match (&p.bin, found.bins.as_slice()) {
                         (Some(b), bins) if bins.contains(b) => b.clone(),
                         (Some(b), bins) => {
-                            return Err(err(at("bin"), format!("package {pkg:?} has no binary {b:?} (it has: {})", bins.join(", "))));
+                            return Err(err(
+                                at("bin"),
+                                format!(
+                                    "package {pkg:?} has no binary {b:?} (it has: {})",
+                                    bins.join(", ")
+                                ),
+                            ));
                         }
                         (None, [only]) => only.clone(),
-                        (None, []) => return Err(err(at("package"), format!("package {pkg:?} has no binary"))),
+                        (None, []) => {
+                            return Err(err(
+                                at("package"),
+                                format!("package {pkg:?} has no binary"),
+                            ));
+                        }
                         (None, bins) => {
-                            return Err(err(at("bin"), format!("package {pkg:?} has several binaries ({}): name one with `bin`", bins.join(", "))));
+                            return Err(err(
+                                at("bin"),
+                                format!(
+                                    "package {pkg:?} has several binaries ({}): name one with `bin`",
+                                    bins.join(", ")
+                                ),
+                            ));
                         }
                     };
                     Source::Package { package: pkg.clone(), bin }
@@ -219,7 +263,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got.len(), 3);
-        assert_eq!(got[0], ("init".into(), Source::Package { package: "rint-init".into(), bin: "init".into() }));
+        assert_eq!(
+            got[0],
+            ("init".into(), Source::Package { package: "rint-init".into(), bin: "init".into() })
+        );
         assert_eq!(got[1].1, Source::Package { package: "multi".into(), bin: "b".into() });
         assert!(matches!(&got[2].1, Source::File(p) if p.ends_with("images/Cargo.toml")));
     }
@@ -230,7 +277,9 @@ mod tests {
 
     #[test]
     fn unknown_field_names_file_line_and_field() {
-        let e = error_of("[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackge = \"rint-init\"\n");
+        let e = error_of(
+            "[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackge = \"rint-init\"\n",
+        );
         assert!(e.starts_with("images/t.toml: line 5: unknown field `packge`"), "{e}");
     }
 
@@ -242,14 +291,21 @@ mod tests {
 
     #[test]
     fn unknown_package() {
-        let e = error_of("[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"nope\"\n");
-        assert!(e.starts_with("images/t.toml: program[0].package: no workspace package \"nope\""), "{e}");
+        let e = error_of(
+            "[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"nope\"\n",
+        );
+        assert!(
+            e.starts_with("images/t.toml: program[0].package: no workspace package \"nope\""),
+            "{e}"
+        );
         assert!(e.contains("rint-init") && !e.contains("lib-only"), "{e}");
     }
 
     #[test]
     fn missing_file() {
-        let e = error_of("[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npath = \"no/such/file\"\n");
+        let e = error_of(
+            "[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npath = \"no/such/file\"\n",
+        );
         assert!(e.starts_with("images/t.toml: program[0].path: no such file:"), "{e}");
     }
 
@@ -258,26 +314,36 @@ mod tests {
         let base = "[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"multi\"\n";
         assert!(error_of(base).contains("program[0].bin: package \"multi\" has several binaries"));
         assert!(error_of(&format!("{base}bin = \"c\"\n")).contains("has no binary \"c\""));
-        let e = error_of("[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"lib-only\"\n");
+        let e = error_of(
+            "[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"lib-only\"\n",
+        );
         assert!(e.contains("has no binary"), "{e}");
     }
 
     #[test]
     fn names_are_checked() {
-        let p = |name: &str| format!("[image]\ndescription = \"t\"\n[[program]]\nname = \"{name}\"\npackage = \"rint-init\"\n");
+        let p = |name: &str| {
+            format!(
+                "[image]\ndescription = \"t\"\n[[program]]\nname = \"{name}\"\npackage = \"rint-init\"\n"
+            )
+        };
         assert!(error_of(&p("")).contains("program[0].name"));
         assert!(error_of(&p(&"n".repeat(41))).contains("program[0].name"));
         assert!(error_of(&p("a/b")).contains("program[0].name"));
         assert!(error_of(&p("cmdline")).contains("reserved"));
         let dup = format!("{}[[program]]\nname = \"init\"\npackage = \"rint-init\"\n", p("init"));
-        assert!(error_of(&dup).contains("program[1].name: a program named \"init\" is already listed"));
+        assert!(
+            error_of(&dup).contains("program[1].name: a program named \"init\" is already listed")
+        );
     }
 
     #[test]
     fn exactly_one_source() {
         let e = error_of("[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\n");
         assert!(e.contains("program[0]: program \"x\" needs `package` or `path`"), "{e}");
-        let e = error_of("[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"rint-init\"\npath = \"a\"\n");
+        let e = error_of(
+            "[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"rint-init\"\npath = \"a\"\n",
+        );
         assert!(e.contains("not both"), "{e}");
     }
 
@@ -295,7 +361,9 @@ mod tests {
         let mut n = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") && path.file_name() != Some("Cargo.toml".as_ref()) {
+            if path.extension().is_some_and(|e| e == "toml")
+                && path.file_name() != Some("Cargo.toml".as_ref())
+            {
                 let text = std::fs::read_to_string(&path).unwrap();
                 parse(&path, &text).unwrap();
                 n += 1;

@@ -168,7 +168,11 @@ mod tests {
 
     #[test]
     fn x86_command() {
-        let opts = Options { accel: Accel::Tcg, append: Some("rint.test=boot".into()), ..Default::default() };
+        let opts = Options {
+            accel: Accel::Tcg,
+            append: Some("rint.test=boot".into()),
+            ..Default::default()
+        };
         let c = command(&image(Arch::X86_64), &opts);
         assert_eq!(c.get_program(), "qemu-system-x86_64");
         let a = args(&c).join(" ");

@@ -87,16 +87,33 @@ pub enum ArchiveError {
     BadEntrySize(u32),
     TooManyEntries(u32),
     /// The header's total size disagrees with the blob, or is not aligned.
-    BadTotalSize { header: u64, actual: u64 },
-    TableChecksum { expected: u32, actual: u32 },
+    BadTotalSize {
+        header: u64,
+        actual: u64,
+    },
+    TableChecksum {
+        expected: u32,
+        actual: u32,
+    },
     /// Entry `index`'s name is empty, not UTF-8 or has a NUL inside.
-    BadName { index: u32 },
-    DuplicateName { index: u32 },
-    BadKind { index: u32, kind: u32 },
+    BadName {
+        index: u32,
+    },
+    DuplicateName {
+        index: u32,
+    },
+    BadKind {
+        index: u32,
+        kind: u32,
+    },
     /// Entry `index`'s data is misaligned, out of bounds or overlaps the
     /// previous entry or the table.
-    BadExtent { index: u32 },
-    DataChecksum { index: u32 },
+    BadExtent {
+        index: u32,
+    },
+    DataChecksum {
+        index: u32,
+    },
 }
 
 impl fmt::Display for ArchiveError {
@@ -116,9 +133,13 @@ impl fmt::Display for ArchiveError {
             }
             ArchiveError::BadName { index } => write!(f, "entry {index}: bad name"),
             ArchiveError::DuplicateName { index } => write!(f, "entry {index}: duplicate name"),
-            ArchiveError::BadKind { index, kind } => write!(f, "entry {index}: unknown kind {kind}"),
+            ArchiveError::BadKind { index, kind } => {
+                write!(f, "entry {index}: unknown kind {kind}")
+            }
             ArchiveError::BadExtent { index } => write!(f, "entry {index}: bad data extent"),
-            ArchiveError::DataChecksum { index } => write!(f, "entry {index}: data checksum mismatch"),
+            ArchiveError::DataChecksum { index } => {
+                write!(f, "entry {index}: data checksum mismatch")
+            }
         }
     }
 }
@@ -198,10 +219,9 @@ impl<'a> BootArchive<'a> {
         }
         let blob = blob.get(..total as usize).ok_or(ArchiveError::TooSmall)?;
         let table_end = HEADER_SIZE + count as usize * ENTRY_SIZE;
-        let table = blob.get(HEADER_SIZE..table_end).ok_or(ArchiveError::BadTotalSize {
-            header: total,
-            actual,
-        })?;
+        let table = blob
+            .get(HEADER_SIZE..table_end)
+            .ok_or(ArchiveError::BadTotalSize { header: total, actual })?;
         let sum = fnv1a32(table);
         if sum != table_sum {
             return Err(ArchiveError::TableChecksum { expected: table_sum, actual: sum });
@@ -221,9 +241,8 @@ impl<'a> BootArchive<'a> {
                 return Err(ArchiveError::BadExtent { index });
             }
             data_floor = end.div_ceil(ALIGN) * ALIGN;
-            let data = blob
-                .get(offset as usize..end as usize)
-                .ok_or(ArchiveError::BadExtent { index })?;
+            let data =
+                blob.get(offset as usize..end as usize).ok_or(ArchiveError::BadExtent { index })?;
             if fnv1a32(data) != le_u32(raw, 60) {
                 return Err(ArchiveError::DataChecksum { index });
             }
@@ -324,7 +343,12 @@ impl ArchiveWriter {
         Self::default()
     }
 
-    pub fn add(&mut self, name: &str, kind: EntryKind, data: alloc::vec::Vec<u8>) -> Result<(), WriteError> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        kind: EntryKind,
+        data: alloc::vec::Vec<u8>,
+    ) -> Result<(), WriteError> {
         use alloc::string::ToString;
         if name.is_empty() || name.len() > NAME_LEN || name.contains('\0') {
             return Err(WriteError::BadName(name.to_string()));
@@ -467,7 +491,10 @@ mod tests {
         let mut b = blob.clone();
         b[HEADER_SIZE + 56] = 9;
         reseal(&mut b);
-        assert_eq!(BootArchive::parse(&b).unwrap_err(), ArchiveError::BadKind { index: 0, kind: 9 });
+        assert_eq!(
+            BootArchive::parse(&b).unwrap_err(),
+            ArchiveError::BadKind { index: 0, kind: 9 }
+        );
         // Duplicate name: rename entry 1 to "init".
         let mut b = blob.clone();
         let e1 = HEADER_SIZE + ENTRY_SIZE;
@@ -489,7 +516,10 @@ mod tests {
         assert!(w.add(&"x".repeat(41), EntryKind::File, Vec::new()).is_err());
         assert!(w.add("a\0b", EntryKind::File, Vec::new()).is_err());
         w.add("a", EntryKind::File, Vec::new()).unwrap();
-        assert_eq!(w.add("a", EntryKind::File, Vec::new()), Err(WriteError::DuplicateName("a".into())));
+        assert_eq!(
+            w.add("a", EntryKind::File, Vec::new()),
+            Err(WriteError::DuplicateName("a".into()))
+        );
     }
 
     /// Parsing arbitrary bytes never panics (a small deterministic fuzz).

@@ -18,12 +18,7 @@ pub fn load(info: &'static BootInfo) -> Option<BootArchive<'static>> {
     match BootArchive::parse(blob) {
         Ok(a) => Some(a),
         Err(e) => {
-            kprintln!(
-                "archive: rejected the {} bytes at {:#x}: {}",
-                range.len(),
-                range.start.0,
-                e
-            );
+            kprintln!("archive: rejected the {} bytes at {:#x}: {}", range.len(), range.start.0, e);
             None
         }
     }

@@ -67,10 +67,7 @@ fn kernel_main(info: &'static BootInfo) -> ! {
         ),
         Err(e) => fatal_boot_error(format_args!("building the kernel address space: {e:?}")),
     }
-    kprintln!(
-        "memory: {} MiB free for user space after boot",
-        frames.free_bytes() >> 20
-    );
+    kprintln!("memory: {} MiB free for user space after boot", frames.free_bytes() >> 20);
 
     Arch::start_periodic(TICK_HZ);
     Arch::enable_interrupts();

@@ -7,7 +7,9 @@
 
 use crate::kprintln;
 use core::sync::atomic::{AtomicU64, Ordering};
-use hal::{Arch, Cpu, ExitCode, InterruptController, Timer, Trap, TrapFrame, TrapFrameOps, TrapKind};
+use hal::{
+    Arch, Cpu, ExitCode, InterruptController, Timer, Trap, TrapFrame, TrapFrameOps, TrapKind,
+};
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
@@ -38,7 +40,13 @@ fn fatal(frame: &TrapFrame, trap: &Trap) -> ! {
     crate::console::force_unlock();
     let mode = if trap.from_user { "user" } else { "kernel" };
     kprintln!();
-    kprintln!("FATAL: unexpected {} in {} mode (cause {:#x}, detail {:#x})", trap.name, mode, trap.cause, trap.detail);
+    kprintln!(
+        "FATAL: unexpected {} in {} mode (cause {:#x}, detail {:#x})",
+        trap.name,
+        mode,
+        trap.cause,
+        trap.detail
+    );
     match trap.kind {
         TrapKind::PageFault { addr, access } => {
             kprintln!("  faulting address {:#018x} ({:?} access)", addr, access)

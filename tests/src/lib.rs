@@ -74,14 +74,22 @@ impl Run {
     /// Assert the output contains `needle`.
     #[track_caller]
     pub fn expect(&self, needle: &str) -> &Self {
-        assert!(self.output.contains(needle), "expected {needle:?} in the output\n{}", self.report());
+        assert!(
+            self.output.contains(needle),
+            "expected {needle:?} in the output\n{}",
+            self.report()
+        );
         self
     }
 
     /// Assert the output does not contain `needle`.
     #[track_caller]
     pub fn expect_not(&self, needle: &str) -> &Self {
-        assert!(!self.output.contains(needle), "did not expect {needle:?} in the output\n{}", self.report());
+        assert!(
+            !self.output.contains(needle),
+            "did not expect {needle:?} in the output\n{}",
+            self.report()
+        );
         self
     }
 
@@ -119,7 +127,14 @@ pub struct Boot<'a> {
 
 impl<'a> Boot<'a> {
     pub fn new(image: &'a str, arch: Arch) -> Self {
-        Boot { image, arch, options: test_options(), until: None, timeout: DEFAULT_TIMEOUT, archive: None }
+        Boot {
+            image,
+            arch,
+            options: test_options(),
+            until: None,
+            timeout: DEFAULT_TIMEOUT,
+            archive: None,
+        }
     }
 
     pub fn until(mut self, text: &'a str) -> Self {
@@ -160,7 +175,12 @@ pub fn test_options() -> Options {
 
 /// Boot `image`, capturing serial output, until it exits, `until` appears,
 /// or `timeout` passes.
-pub fn run_qemu(image: &BuiltImage, options: &Options, until: Option<&str>, timeout: Duration) -> Run {
+pub fn run_qemu(
+    image: &BuiltImage,
+    options: &Options,
+    until: Option<&str>,
+    timeout: Duration,
+) -> Run {
     let mut cmd = rint_image::qemu::command(image, options);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();

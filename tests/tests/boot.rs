@@ -26,7 +26,8 @@ both_arches!(selftest_boot_passes, |arch: Arch| {
     assert!(run.line("  cmdline ").is_some_and(|l| l.contains(" 28 bytes  cmdline")));
     // The memory map lists at least one usable region with a sane size.
     let usable = run.line("usable RAM:").expect("usable line");
-    let mib: u64 = usable.split_whitespace().nth(2).and_then(|n| n.parse().ok()).expect("MiB figure");
+    let mib: u64 =
+        usable.split_whitespace().nth(2).and_then(|n| n.parse().ok()).expect("MiB figure");
     assert!((128..=256).contains(&mib), "256 MiB machine reports {mib} MiB usable");
     // Ticks at 100 Hz: 10 ticks take about 100 ms; allow for TCG jitter.
     let ticks = run.line("selftest: timer ticks=10 in").expect("tick line");
@@ -64,7 +65,8 @@ both_arches!(corrupt_archive_is_rejected, |arch: Arch| {
     blob[at] ^= 0x55;
     let path = image.archive.with_extension(format!("corrupt.{}", std::process::id()));
     std::fs::write(&path, &blob).expect("write corrupt archive");
-    let run = Boot::new("test-boot", arch).archive(path.clone()).until("kernel: boot complete").run();
+    let run =
+        Boot::new("test-boot", arch).archive(path.clone()).until("kernel: boot complete").run();
     let _ = std::fs::remove_file(&path);
     run.expect_matched()
         .expect("archive: rejected")

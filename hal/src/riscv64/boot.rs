@@ -189,10 +189,7 @@ struct Text<const N: usize> {
 
 impl<const N: usize> Text<N> {
     const fn new() -> Self {
-        Text {
-            buf: [0; N],
-            len: 0,
-        }
+        Text { buf: [0; N], len: 0 }
     }
 
     fn as_str(&self) -> &str {
@@ -288,10 +285,8 @@ fn device_range(d: &dtb::Device, min_size: u64) -> PhysRange {
 }
 
 fn build_boot_info(p: &Platform<'_>, hartid: u64) -> BootInfo {
-    let mut memory = [MemoryRegion {
-        range: PhysRange::default(),
-        kind: MemoryKind::Reserved,
-    }; MAX_MEMORY_REGIONS];
+    let mut memory = [MemoryRegion { range: PhysRange::default(), kind: MemoryKind::Reserved };
+        MAX_MEMORY_REGIONS];
     let (memory_len, dropped) = memory_map(&p.ram, &p.reserved, &mut memory);
     if dropped + p.ram.dropped + p.reserved.dropped > 0 {
         let _ = writeln!(
@@ -320,12 +315,7 @@ fn build_boot_info(p: &Platform<'_>, hartid: u64) -> BootInfo {
     let rw = MapFlags::READ | MapFlags::WRITE;
     let kernel_sections = [
         section(".text", &raw const __text_start, &raw const __text_end, rx),
-        section(
-            ".rodata",
-            &raw const __rodata_start,
-            &raw const __rodata_end,
-            r,
-        ),
+        section(".rodata", &raw const __rodata_start, &raw const __rodata_end, r),
         section(".data", &raw const __data_start, &raw const __data_end, rw),
         section(".bss", &raw const __bss_start, &raw const __bss_end, rw),
     ];

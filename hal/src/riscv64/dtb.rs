@@ -26,11 +26,7 @@ pub struct Ranges {
 
 impl Ranges {
     pub const fn new() -> Self {
-        Ranges {
-            items: [PhysRange::new(0, 0); MAX_RANGES],
-            len: 0,
-            dropped: 0,
-        }
+        Ranges { items: [PhysRange::new(0, 0); MAX_RANGES], len: 0, dropped: 0 }
     }
 
     pub fn push(&mut self, r: PhysRange) {
@@ -94,10 +90,7 @@ pub struct Platform<'a> {
 
 fn first_reg(node: FdtNode<'_, '_>) -> Option<Device> {
     let r = node.reg()?.next()?;
-    Some(Device {
-        base: r.starting_address as u64,
-        size: r.size.unwrap_or(0) as u64,
-    })
+    Some(Device { base: r.starting_address as u64, size: r.size.unwrap_or(0) as u64 })
 }
 
 fn u32_prop(node: FdtNode<'_, '_>, name: &str) -> Option<u64> {
@@ -129,10 +122,7 @@ pub fn parse<'a>(fdt: &Fdt<'a>, dtb_pa: u64, hartid: u64) -> Platform<'a> {
         if let Some(regs) = node.reg() {
             for r in regs {
                 let start = r.starting_address as u64;
-                p.ram.push(PhysRange::new(
-                    start,
-                    start.saturating_add(r.size.unwrap_or(0) as u64),
-                ));
+                p.ram.push(PhysRange::new(start, start.saturating_add(r.size.unwrap_or(0) as u64)));
             }
         }
     }
@@ -155,17 +145,13 @@ pub fn parse<'a>(fdt: &Fdt<'a>, dtb_pa: u64, hartid: u64) -> Platform<'a> {
     }
     for r in fdt.memory_reservations() {
         let start = r.address() as u64;
-        p.reserved
-            .push(PhysRange::new(start, start.saturating_add(r.size() as u64)));
+        p.reserved.push(PhysRange::new(start, start.saturating_add(r.size() as u64)));
     }
-    p.reserved
-        .push(PhysRange::new(dtb_pa, dtb_pa + fdt.total_size() as u64));
+    p.reserved.push(PhysRange::new(dtb_pa, dtb_pa + fdt.total_size() as u64));
     // Whole pages: what shares a page with a reserved range is reserved too.
     for r in p.reserved.items.iter_mut().take(p.reserved.len) {
-        *r = PhysRange::new(
-            r.start.0 & !(PAGE - 1),
-            r.end.0.saturating_add(PAGE - 1) & !(PAGE - 1),
-        );
+        *r =
+            PhysRange::new(r.start.0 & !(PAGE - 1), r.end.0.saturating_add(PAGE - 1) & !(PAGE - 1));
     }
     p.reserved.normalize();
 
@@ -178,19 +164,13 @@ pub fn parse<'a>(fdt: &Fdt<'a>, dtb_pa: u64, hartid: u64) -> Platform<'a> {
         {
             p.initrd = Some(PhysRange::new(s, e));
         }
-        p.bootargs = chosen
-            .property("bootargs")
-            .and_then(|b| b.as_str())
-            .unwrap_or("");
+        p.bootargs = chosen.property("bootargs").and_then(|b| b.as_str()).unwrap_or("");
     }
 
     // Timebase: on /cpus, or on the cpu nodes.
     if let Some(cpus) = fdt.find_node("/cpus") {
         p.timebase_hz = u32_prop(cpus, "timebase-frequency")
-            .or_else(|| {
-                cpus.children()
-                    .find_map(|c| u32_prop(c, "timebase-frequency"))
-            })
+            .or_else(|| cpus.children().find_map(|c| u32_prop(c, "timebase-frequency")))
             .unwrap_or(0);
     }
 
@@ -219,9 +199,7 @@ fn plic_context(fdt: &Fdt<'_>, plic: FdtNode<'_, '_>, hartid: u64) -> Option<u64
     let cpu = cpus
         .children()
         .find(|c| c.name.split('@').next() == Some("cpu") && u32_prop(*c, "reg") == Some(hartid))?;
-    let intc = cpu
-        .children()
-        .find(|c| c.property("interrupt-controller").is_some())?;
+    let intc = cpu.children().find(|c| c.property("interrupt-controller").is_some())?;
     let phandle = be32(intc.property("phandle")?.value)?;
     let ext = plic.property("interrupts-extended")?.value;
     ext.chunks_exact(8)

@@ -208,9 +208,7 @@ impl PageTable {
 impl crate::api::PageTable for PageTable {
     /// A new, empty root table (see [`crate::api::PageTable::new`]).
     fn new(alloc: &mut dyn FrameAllocator) -> Result<Self, MapError> {
-        Ok(PageTable {
-            root: PhysAddr(alloc_table(alloc)?),
-        })
+        Ok(PageTable { root: PhysAddr(alloc_table(alloc)?) })
     }
 
     /// Physical address of the root table.
@@ -287,29 +285,13 @@ impl crate::api::PageTable for PageTable {
         for i in 0..missing.saturating_sub(1) {
             // SAFETY: `new_tables[i]` is a fresh table page from the
             // allocator, not yet reachable from the tree: ours alone.
-            unsafe {
-                write_pte(
-                    new_tables[i],
-                    index(va, level - 1 - i),
-                    link(new_tables[i + 1]),
-                )
-            };
+            unsafe { write_pte(new_tables[i], index(va, level - 1 - i), link(new_tables[i + 1])) };
         }
-        let leaf_table = if missing > 0 {
-            new_tables[missing - 1]
-        } else {
-            table
-        };
+        let leaf_table = if missing > 0 { new_tables[missing - 1] } else { table };
         // SAFETY: `leaf_table` is a table of this tree or a fresh one; we
         // hold `&mut self`. The entry was checked invalid in step 1 (or the
         // table is new and zeroed).
-        unsafe {
-            write_pte(
-                leaf_table,
-                index(va, target),
-                ((pa / PAGE) << PPN_SHIFT) | leaf,
-            )
-        };
+        unsafe { write_pte(leaf_table, index(va, target), ((pa / PAGE) << PPN_SHIFT) | leaf) };
         if missing > 0 {
             // SAFETY: `table` is a table of this tree and the entry was
             // checked invalid in step 1; we hold `&mut self`.
@@ -364,4 +346,3 @@ impl crate::api::PageTable for PageTable {
         unsafe { asm!("csrw satp, {}", "sfence.vma", in(reg) satp, options(nostack)) };
     }
 }
-

@@ -88,11 +88,7 @@ impl Console for Arch {
     }
 
     fn read_byte() -> Option<u8> {
-        if read_reg(LSR) & LSR_DATA_READY != 0 {
-            Some(read_reg(RBR_THR))
-        } else {
-            None
-        }
+        if read_reg(LSR) & LSR_DATA_READY != 0 { Some(read_reg(RBR_THR)) } else { None }
     }
 }
 

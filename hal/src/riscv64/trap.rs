@@ -198,64 +198,24 @@ fn decode(f: &TrapFrame) -> Trap {
     } else {
         match code {
             0 => (TrapKind::Alignment { addr }, "misaligned instruction fetch"),
-            1 => (
-                TrapKind::PageFault {
-                    addr,
-                    access: Access::Execute,
-                },
-                "instruction access fault",
-            ),
+            1 => {
+                (TrapKind::PageFault { addr, access: Access::Execute }, "instruction access fault")
+            }
             2 => (TrapKind::IllegalInstruction, "illegal instruction"),
             3 => (TrapKind::Breakpoint, "breakpoint"),
             4 => (TrapKind::Alignment { addr }, "misaligned load"),
-            5 => (
-                TrapKind::PageFault {
-                    addr,
-                    access: Access::Read,
-                },
-                "load access fault",
-            ),
+            5 => (TrapKind::PageFault { addr, access: Access::Read }, "load access fault"),
             6 => (TrapKind::Alignment { addr }, "misaligned store"),
-            7 => (
-                TrapKind::PageFault {
-                    addr,
-                    access: Access::Write,
-                },
-                "store access fault",
-            ),
+            7 => (TrapKind::PageFault { addr, access: Access::Write }, "store access fault"),
             8 => (TrapKind::Syscall, "system call"),
             9 => (TrapKind::Other, "environment call from S-mode"),
-            12 => (
-                TrapKind::PageFault {
-                    addr,
-                    access: Access::Execute,
-                },
-                "page fault",
-            ),
-            13 => (
-                TrapKind::PageFault {
-                    addr,
-                    access: Access::Read,
-                },
-                "page fault",
-            ),
-            15 => (
-                TrapKind::PageFault {
-                    addr,
-                    access: Access::Write,
-                },
-                "page fault",
-            ),
+            12 => (TrapKind::PageFault { addr, access: Access::Execute }, "page fault"),
+            13 => (TrapKind::PageFault { addr, access: Access::Read }, "page fault"),
+            15 => (TrapKind::PageFault { addr, access: Access::Write }, "page fault"),
             _ => (TrapKind::Other, "unknown exception"),
         }
     };
-    Trap {
-        kind,
-        from_user: f.sstatus & SSTATUS_SPP == 0,
-        cause,
-        detail: f.stval,
-        name,
-    }
+    Trap { kind, from_user: f.sstatus & SSTATUS_SPP == 0, cause, detail: f.stval, name }
 }
 
 impl TrapFrameOps for TrapFrame {

@@ -356,23 +356,15 @@ extern "C" fn boot_main(start_info_pa: u64) -> ! {
 
     let Some(si) = read_phys::<HvmStartInfo>(start_info_pa).filter(|s| s.magic == HVM_START_MAGIC)
     else {
-        hal_println!(
-            "x86_64: no PVH start info at {:#x} (bad magic); stopping",
-            start_info_pa
-        );
+        hal_println!("x86_64: no PVH start info at {:#x} (bad magic); stopping", start_info_pa);
         super::Arch::exit(ExitCode::Failure);
     };
     if si.version < 1 || si.memmap_entries == 0 {
-        hal_println!(
-            "x86_64: PVH start info version {} has no memory map; stopping",
-            si.version
-        );
+        hal_println!("x86_64: PVH start info version {} has no memory map; stopping", si.version);
         super::Arch::exit(ExitCode::Failure);
     }
 
-    let cmdline = CMDLINE
-        .call_once(|| read_cmdline(si.cmdline_paddr))
-        .as_str();
+    let cmdline = CMDLINE.call_once(|| read_cmdline(si.cmdline_paddr)).as_str();
     let info = BOOT_INFO.call_once(|| build_boot_info(&si, cmdline));
 
     lapic::init();
@@ -383,10 +375,7 @@ extern "C" fn boot_main(start_info_pa: u64) -> ! {
 }
 
 fn read_cmdline(pa: u64) -> CmdlineBuf {
-    let mut buf = CmdlineBuf {
-        bytes: [0; MAX_CMDLINE],
-        len: 0,
-    };
+    let mut buf = CmdlineBuf { bytes: [0; MAX_CMDLINE], len: 0 };
     if pa == 0 {
         return buf;
     }
@@ -406,10 +395,8 @@ fn build_boot_info(si: &HvmStartInfo, cmdline: &'static str) -> BootInfo {
     let mut info = BootInfo {
         arch: "x86_64",
         boot_protocol: "PVH",
-        memory: [MemoryRegion {
-            range: PhysRange::default(),
-            kind: MemoryKind::Reserved,
-        }; MAX_MEMORY_REGIONS],
+        memory: [MemoryRegion { range: PhysRange::default(), kind: MemoryKind::Reserved };
+            MAX_MEMORY_REGIONS],
         memory_len: 0,
         kernel_image: PhysRange::default(),
         kernel_sections: kernel_sections(),
@@ -428,10 +415,7 @@ fn build_boot_info(si: &HvmStartInfo, cmdline: &'static str) -> BootInfo {
     info.boot_archive = archive.filter(|a| {
         let ok = a.end.0 <= reach;
         if !ok {
-            hal_println!(
-                "x86_64: boot module at {:#x} is out of reach; ignoring it",
-                a.start.0
-            );
+            hal_println!("x86_64: boot module at {:#x} is out of reach; ignoring it", a.start.0);
         }
         ok
     });
@@ -461,30 +445,10 @@ fn section(name: &'static str, start: *const u8, end: *const u8, flags: MapFlags
 fn kernel_sections() -> [KernelSection; 4] {
     let r = MapFlags::READ;
     [
-        section(
-            "text",
-            &raw const __text_start,
-            &raw const __text_end,
-            r | MapFlags::EXECUTE,
-        ),
-        section(
-            "rodata",
-            &raw const __rodata_start,
-            &raw const __rodata_end,
-            r,
-        ),
-        section(
-            "data",
-            &raw const __data_start,
-            &raw const __data_end,
-            r | MapFlags::WRITE,
-        ),
-        section(
-            "stack",
-            &raw const __stack_start,
-            &raw const __stack_end,
-            r | MapFlags::WRITE,
-        ),
+        section("text", &raw const __text_start, &raw const __text_end, r | MapFlags::EXECUTE),
+        section("rodata", &raw const __rodata_start, &raw const __rodata_end, r),
+        section("data", &raw const __data_start, &raw const __data_end, r | MapFlags::WRITE),
+        section("stack", &raw const __stack_start, &raw const __stack_end, r | MapFlags::WRITE),
     ]
 }
 
@@ -507,10 +471,7 @@ fn read_memory_map(si: &HvmStartInfo, out: &mut [MemoryRegion; MAX_MEMORY_REGION
     let entry_size = core::mem::size_of::<HvmMemmapEntry>() as u64;
     for i in 0..total {
         let Some(e) = read_phys::<HvmMemmapEntry>(si.memmap_paddr + i as u64 * entry_size) else {
-            hal_println!(
-                "x86_64: memory map entry {} unreadable; ignoring the rest",
-                i
-            );
+            hal_println!("x86_64: memory map entry {} unreadable; ignoring the rest", i);
             break;
         };
         let end = e.addr.saturating_add(e.size);
@@ -525,10 +486,7 @@ fn read_memory_map(si: &HvmStartInfo, out: &mut [MemoryRegion; MAX_MEMORY_REGION
             );
             break;
         };
-        *slot = MemoryRegion {
-            range: PhysRange::new(e.addr, end),
-            kind: memory_kind(e.kind),
-        };
+        *slot = MemoryRegion { range: PhysRange::new(e.addr, end), kind: memory_kind(e.kind) };
         n += 1;
     }
     let map = &mut out[..n];
@@ -573,10 +531,7 @@ fn compact(map: &mut [MemoryRegion], n: usize) -> usize {
 /// with a warning. Returns the new length.
 fn clip_usable(map: &mut [MemoryRegion], n: usize, reach: u64) -> usize {
     let mut dropped = 0;
-    for r in map[..n]
-        .iter_mut()
-        .filter(|r| r.kind == MemoryKind::Usable && r.range.end.0 > reach)
-    {
+    for r in map[..n].iter_mut().filter(|r| r.kind == MemoryKind::Usable && r.range.end.0 > reach) {
         let start = r.range.start.0.max(reach);
         dropped += r.range.end.0 - start;
         r.range.end.0 = start;
@@ -596,8 +551,7 @@ fn clip_usable(map: &mut [MemoryRegion], n: usize, reach: u64) -> usize {
 /// boot archive.
 fn needed_before_kernel_tables(map: &[MemoryRegion], archive: Option<PhysRange>, g: u64) -> bool {
     let gib = PhysRange::new(g * GIB, (g + 1) * GIB);
-    map.iter()
-        .any(|r| r.kind == MemoryKind::Usable && r.range.overlaps(&gib))
+    map.iter().any(|r| r.kind == MemoryKind::Usable && r.range.overlaps(&gib))
         || archive.is_some_and(|a| a.overlaps(&gib))
 }
 
@@ -642,10 +596,7 @@ fn extend_direct_map(
                 break;
             }
             for i in 0..512 {
-                write_pte(
-                    pd + 8 * i,
-                    (g * GIB + i * (2 << 20)) | PTE_HUGE | PTE_PRESENT_WRITABLE,
-                );
+                write_pte(pd + 8 * i, (g * GIB + i * (2 << 20)) | PTE_HUGE | PTE_PRESENT_WRITABLE);
             }
             image_end += PAGE;
             pd | PTE_PRESENT_WRITABLE

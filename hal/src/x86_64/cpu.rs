@@ -56,10 +56,7 @@ fn cpuid_1g_pages() -> bool {
 pub(super) fn init() {
     gdt::init();
 
-    NX.store(
-        Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE),
-        Ordering::Relaxed,
-    );
+    NX.store(Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE), Ordering::Relaxed);
     PAGES_1G.store(cpuid_1g_pages(), Ordering::Relaxed);
 
     let max_leaf = __cpuid(0).eax;
@@ -92,10 +89,7 @@ pub(super) fn init() {
     // descriptor-table instructions from user mode, and the kernel maps no
     // user pages.
     unsafe { Cr4::update(|f| f.insert(flags)) };
-    SMAP.store(
-        flags.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
-        Ordering::Relaxed,
-    );
+    SMAP.store(flags.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION), Ordering::Relaxed);
     hal_println!(
         "x86_64: cpu features: nx={} 1g-pages={}{}{}{}",
         nx_enabled(),

@@ -106,11 +106,7 @@ fn vector(gsi: u32) -> u32 {
 }
 
 fn check(irq: u32) -> Result<(), IrqError> {
-    if irq < NUM_IRQS.load(Ordering::Relaxed) {
-        Ok(())
-    } else {
-        Err(IrqError::NoSuchIrq)
-    }
+    if irq < NUM_IRQS.load(Ordering::Relaxed) { Ok(()) } else { Err(IrqError::NoSuchIrq) }
 }
 
 impl InterruptController for Arch {

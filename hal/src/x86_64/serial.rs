@@ -68,11 +68,7 @@ impl Console for Arch {
     }
 
     fn read_byte() -> Option<u8> {
-        if inb(LSR) & LSR_DATA_READY != 0 {
-            Some(inb(THR_RBR_DLL))
-        } else {
-            None
-        }
+        if inb(LSR) & LSR_DATA_READY != 0 { Some(inb(THR_RBR_DLL)) } else { None }
     }
 }
 

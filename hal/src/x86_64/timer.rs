@@ -55,10 +55,7 @@ fn measure() -> Option<(u64, u64)> {
     outb(0x42, (PIT_LATCH & 0xff) as u8);
     // Counting starts with the high byte.
     lapic::write(lapic::TIMER_DIVIDE, DIVIDE_16);
-    lapic::write(
-        lapic::LVT_TIMER,
-        lapic::LVT_MASKED | u32::from(vectors::TIMER),
-    );
+    lapic::write(lapic::LVT_TIMER, lapic::LVT_MASKED | u32::from(vectors::TIMER));
     outb(0x42, (PIT_LATCH >> 8) as u8);
     let tsc0 = rdtsc();
     lapic::write(lapic::TIMER_INITIAL, u32::MAX);
@@ -145,10 +142,7 @@ impl Timer for Arch {
     }
 
     fn stop() {
-        lapic::write(
-            lapic::LVT_TIMER,
-            lapic::LVT_MASKED | u32::from(vectors::TIMER),
-        );
+        lapic::write(lapic::LVT_TIMER, lapic::LVT_MASKED | u32::from(vectors::TIMER));
         lapic::write(lapic::TIMER_INITIAL, 0);
     }
 

@@ -77,36 +77,11 @@ impl TrapFrameOps for TrapFrame {
 impl fmt::Display for TrapFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rows: [[(&str, u64); 4]; 5] = [
-            [
-                ("rax", self.rax),
-                ("rbx", self.rbx),
-                ("rcx", self.rcx),
-                ("rdx", self.rdx),
-            ],
-            [
-                ("rsi", self.rsi),
-                ("rdi", self.rdi),
-                ("rbp", self.rbp),
-                ("rsp", self.rsp),
-            ],
-            [
-                ("r8", self.r8),
-                ("r9", self.r9),
-                ("r10", self.r10),
-                ("r11", self.r11),
-            ],
-            [
-                ("r12", self.r12),
-                ("r13", self.r13),
-                ("r14", self.r14),
-                ("r15", self.r15),
-            ],
-            [
-                ("rip", self.rip),
-                ("rfl", self.rflags),
-                ("cs", self.cs),
-                ("ss", self.ss),
-            ],
+            [("rax", self.rax), ("rbx", self.rbx), ("rcx", self.rcx), ("rdx", self.rdx)],
+            [("rsi", self.rsi), ("rdi", self.rdi), ("rbp", self.rbp), ("rsp", self.rsp)],
+            [("r8", self.r8), ("r9", self.r9), ("r10", self.r10), ("r11", self.r11)],
+            [("r12", self.r12), ("r13", self.r13), ("r14", self.r14), ("r15", self.r15)],
+            [("rip", self.rip), ("rfl", self.rflags), ("cs", self.cs), ("ss", self.ss)],
         ];
         for row in rows {
             for (i, (name, v)) in row.iter().enumerate() {
@@ -115,11 +90,7 @@ impl fmt::Display for TrapFrame {
             }
             writeln!(f)?;
         }
-        write!(
-            f,
-            "  vector {:#x}  error code {:#x}",
-            self.vector, self.error_code
-        )
+        write!(f, "  vector {:#x}  error code {:#x}", self.vector, self.error_code)
     }
 }
 
@@ -249,11 +220,7 @@ const GATE_INTERRUPT_USER: u8 = 0xee; // same, callable with `int` from ring 3
 pub(super) fn init() {
     let base = &raw const rint_trap_stubs as u64;
     let end = &raw const rint_trap_stubs_end as u64;
-    assert_eq!(
-        end - base,
-        256 * STUB_SIZE,
-        "trap stubs are not {STUB_SIZE} bytes each"
-    );
+    assert_eq!(end - base, 256 * STUB_SIZE, "trap stubs are not {STUB_SIZE} bytes each");
     let idt = IDT.0.get();
     for v in 0..256u64 {
         let handler = base + v * STUB_SIZE;
@@ -264,11 +231,7 @@ pub(super) fn init() {
             _ => 0,
         };
         // Breakpoint (int3) may come from user mode.
-        let attributes = if v == 3 {
-            GATE_INTERRUPT_USER
-        } else {
-            GATE_INTERRUPT
-        };
+        let attributes = if v == 3 { GATE_INTERRUPT_USER } else { GATE_INTERRUPT };
         let gate = Gate {
             offset_low: handler as u16,
             selector: gdt::KERNEL_CS,
@@ -282,10 +245,8 @@ pub(super) fn init() {
         // until `lidt` below (boot CPU, interrupts off).
         unsafe { (*idt)[v as usize] = gate };
     }
-    let ptr = DescriptorTablePointer {
-        limit: (256 * 16 - 1) as u16,
-        base: X86VirtAddr::new(idt as u64),
-    };
+    let ptr =
+        DescriptorTablePointer { limit: (256 * 16 - 1) as u16, base: X86VirtAddr::new(idt as u64) };
     // SAFETY: the IDT is a static that lives forever and every gate points
     // at an entry stub in the kernel text with the kernel code selector.
     unsafe { lidt(&ptr) };
@@ -320,13 +281,7 @@ fn exception(v: u64, frame: &TrapFrame) -> (TrapKind, &'static str) {
             } else {
                 Access::Read
             };
-            (
-                TrapKind::PageFault {
-                    addr: Cr2::read_raw(),
-                    access,
-                },
-                "page fault",
-            )
+            (TrapKind::PageFault { addr: Cr2::read_raw(), access }, "page fault")
         }
         16 => (TrapKind::Arithmetic, "x87 floating-point error"),
         // #AC reports no address; the faulting instruction is at rip.
@@ -356,13 +311,7 @@ fn decode(frame: &TrapFrame) -> Trap {
         }
         _ => (TrapKind::Other, "unexpected interrupt"),
     };
-    Trap {
-        kind,
-        from_user: frame.from_user(),
-        cause: v,
-        detail: frame.error_code,
-        name,
-    }
+    Trap { kind, from_user: frame.from_user(), cause: v, detail: frame.error_code, name }
 }
 
 /// Called by the common entry stub with the saved frame.

@@ -177,7 +177,12 @@ impl Cap {
 
     /// A cap to a new object of type `ty` made by retype at `addr`;
     /// `user_size_bits` as in [`object_size_bits`], `device` as the untyped.
-    pub fn for_object(ty: CapType, addr: u64, user_size_bits: u8, device: bool) -> Result<Cap, Error> {
+    pub fn for_object(
+        ty: CapType,
+        addr: u64,
+        user_size_bits: u8,
+        device: bool,
+    ) -> Result<Cap, Error> {
         let size = object_size_bits(ty, user_size_bits)?;
         if !aligned(addr, size.into()) {
             return Err(Error::AlignmentError);
@@ -277,7 +282,9 @@ impl Cap {
     /// Frame: `Some((vspace, vaddr))` if this cap maps the frame.
     pub const fn frame_mapping(&self) -> Option<(u64, u64)> {
         match self.ty {
-            CapType::Frame if self.data & MAPPED_BIT != 0 => Some((self.word, self.data & VADDR_MASK)),
+            CapType::Frame if self.data & MAPPED_BIT != 0 => {
+                Some((self.word, self.data & VADDR_MASK))
+            }
             _ => None,
         }
     }
@@ -496,7 +503,10 @@ mod tests {
         let n = Cap::notification(0x2000).mint(Rights::ALL, 1).unwrap();
         assert_eq!(n.badge(), 1);
         assert_eq!(Cap::thread(0x800).mint(Rights::ALL, 1), Err(Error::InvalidArgument));
-        assert_eq!(Cap::cnode(0x4000, 2).unwrap().mint(Rights::ALL, 1), Err(Error::InvalidArgument));
+        assert_eq!(
+            Cap::cnode(0x4000, 2).unwrap().mint(Rights::ALL, 1),
+            Err(Error::InvalidArgument)
+        );
     }
 
     #[test]

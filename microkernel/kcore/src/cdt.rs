@@ -109,8 +109,12 @@ pub struct Links {
 }
 
 impl Links {
-    pub const NONE: Links =
-        Links { parent: SlotId::NONE, first_child: SlotId::NONE, next: SlotId::NONE, prev: SlotId::NONE };
+    pub const NONE: Links = Links {
+        parent: SlotId::NONE,
+        first_child: SlotId::NONE,
+        next: SlotId::NONE,
+        prev: SlotId::NONE,
+    };
 }
 
 /// One capability slot: 64 bytes, all-zero when empty.
@@ -218,7 +222,8 @@ pub fn has_children<S: SlotStore + ?Sized>(store: &S, slot: SlotId) -> bool {
 pub fn is_final<S: SlotStore + ?Sized>(store: &S, slot: SlotId) -> Result<bool, Error> {
     let s = occupied(store, slot)?;
     let l = s.links;
-    let other = [l.parent, l.first_child, l.prev, l.next].into_iter().any(|id| same(store, id, &s.cap));
+    let other =
+        [l.parent, l.first_child, l.prev, l.next].into_iter().any(|id| same(store, id, &s.cap));
     Ok(!other)
 }
 
@@ -277,7 +282,12 @@ fn chain<S: SlotStore + ?Sized>(store: &mut S, parent: SlotId, a: SlotId, seg: S
 /// Write `cap` into the empty slot `dst` as a child of `parent`: at the
 /// front if it is a copy of the parent's cap, else after the copies
 /// (invariant 1).
-fn place_child<S: SlotStore + ?Sized>(store: &mut S, parent: SlotId, dst: SlotId, cap: Cap) -> Result<(), Error> {
+fn place_child<S: SlotStore + ?Sized>(
+    store: &mut S,
+    parent: SlotId,
+    dst: SlotId,
+    cap: Cap,
+) -> Result<(), Error> {
     let parent_cap = cap_at(store, parent);
     let mut after = SlotId::NONE;
     if !cap.same_object(&parent_cap) {
@@ -287,7 +297,11 @@ fn place_child<S: SlotStore + ?Sized>(store: &mut S, parent: SlotId, dst: SlotId
             cur = links_of(store, cur).next;
         }
     }
-    let before = if after.is_some() { links_of(store, after).next } else { links_of(store, parent).first_child };
+    let before = if after.is_some() {
+        links_of(store, after).next
+    } else {
+        links_of(store, parent).first_child
+    };
     let dst_slot = store.get_mut(dst).ok_or(Error::InvalidCapability)?;
     *dst_slot = Slot { cap, links: Links { parent, ..Links::NONE } };
     chain(store, parent, after, Some((dst, dst)), before);
@@ -298,7 +312,11 @@ fn place_child<S: SlotStore + ?Sized>(store: &mut S, parent: SlotId, dst: SlotId
 
 /// Put a parent-less cap into the empty slot `dst` (boot-time caps: the
 /// root untypeds, IRQ control, the initial objects' first caps).
-pub fn insert_root<S: SlotStore + ?Sized>(store: &mut S, dst: SlotId, cap: Cap) -> Result<(), Error> {
+pub fn insert_root<S: SlotStore + ?Sized>(
+    store: &mut S,
+    dst: SlotId,
+    cap: Cap,
+) -> Result<(), Error> {
     if cap.is_null() {
         return Err(Error::InvalidArgument);
     }
@@ -360,7 +378,11 @@ fn derive_into<S: SlotStore + ?Sized>(
 
 /// Move the cap in `src` to the empty slot `dst`, with its place in the
 /// tree (parent, children, siblings); `src` becomes empty.
-pub fn move_cap<S: SlotStore + ?Sized>(store: &mut S, src: SlotId, dst: SlotId) -> Result<(), Error> {
+pub fn move_cap<S: SlotStore + ?Sized>(
+    store: &mut S,
+    src: SlotId,
+    dst: SlotId,
+) -> Result<(), Error> {
     let s = occupied(store, src)?;
     vacant(store, dst)?;
     *store.get_mut(dst).ok_or(Error::InvalidCapability)? = s;

@@ -165,11 +165,17 @@ mod tests {
         put(&mut st, slot(TOP, 2), Cap::cnode(SUB, 3).unwrap());
         put(&mut st, slot(SUB, 6), Cap::notification(0x80));
         // 4 bits (index 2) then 3 bits (index 6): 0b0010_110.
-        assert_eq!(lookup_cap(&st, &root, 0b0010_110, 7), Ok((slot(SUB, 6), Cap::notification(0x80))));
+        assert_eq!(
+            lookup_cap(&st, &root, 0b0010_110, 7),
+            Ok((slot(SUB, 6), Cap::notification(0x80)))
+        );
         // Depth 4 names the CNode cap itself.
         assert_eq!(lookup_cap(&st, &root, 0b0010, 4).unwrap().1, Cap::cnode(SUB, 3).unwrap());
         // The 7-bit path through an empty top slot.
-        assert_eq!(resolve(&st, &root, 0b0011_110, 7), Err(LookupError::EmptySlot { bits_left: 3 }));
+        assert_eq!(
+            resolve(&st, &root, 0b0011_110, 7),
+            Err(LookupError::EmptySlot { bits_left: 3 })
+        );
     }
 
     #[test]
@@ -208,7 +214,10 @@ mod tests {
         put(&mut st, slot(TOP, 2), Cap::cnode(SUB, 3).unwrap());
         assert_eq!(resolve(&st, &root, 1, 0), Err(LookupError::InvalidDepth { depth: 0 }));
         assert_eq!(resolve(&st, &root, 1, 65), Err(LookupError::InvalidDepth { depth: 65 }));
-        assert_eq!(resolve(&st, &root, 1, u32::MAX), Err(LookupError::InvalidDepth { depth: u32::MAX }));
+        assert_eq!(
+            resolve(&st, &root, 1, u32::MAX),
+            Err(LookupError::InvalidDepth { depth: u32::MAX })
+        );
         let ep = Cap::endpoint(0x40);
         assert_eq!(
             resolve(&st, &ep, 1, 4),
@@ -224,7 +233,10 @@ mod tests {
             Err(LookupError::NotCNode { bits_left: 3, found: CapType::Endpoint })
         );
         // Depth that ends inside the root's radix, then inside the second's.
-        assert_eq!(resolve(&st, &root, 0, 3), Err(LookupError::DepthMismatch { bits_left: 3, bits_needed: 1 }));
+        assert_eq!(
+            resolve(&st, &root, 0, 3),
+            Err(LookupError::DepthMismatch { bits_left: 3, bits_needed: 1 })
+        );
         assert_eq!(
             resolve(&st, &root, 0b0010_1, 5),
             Err(LookupError::DepthMismatch { bits_left: 1, bits_needed: 2 })
@@ -242,7 +254,10 @@ mod tests {
         assert_eq!(resolve(&st, &root, 0, 64), Ok(slot(TOP, 0)));
         assert_eq!(resolve(&st, &root, 1 << 63, 64), Err(LookupError::EmptySlot { bits_left: 60 }));
         assert_eq!(resolve(&st, &root, 1, 64), Ok(slot(TOP, 1)));
-        assert_eq!(resolve(&st, &root, 0, 62), Err(LookupError::DepthMismatch { bits_left: 2, bits_needed: 2 }));
+        assert_eq!(
+            resolve(&st, &root, 0, 62),
+            Err(LookupError::DepthMismatch { bits_left: 2, bits_needed: 2 })
+        );
     }
 
     #[test]
@@ -286,7 +301,10 @@ mod tests {
             let cptr = match rng.below(3) {
                 0 => rng.next(),
                 1 => rng.below(1 << 12),
-                _ => (root.cnode_guard() << (64 - u32::from(root.cnode_guard_bits()).max(1))) | rng.below(256),
+                _ => {
+                    (root.cnode_guard() << (64 - u32::from(root.cnode_guard_bits()).max(1)))
+                        | rng.below(256)
+                }
             };
             let depth = match rng.below(4) {
                 0 => rng.next() as u32,

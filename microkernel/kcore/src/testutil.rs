@@ -91,7 +91,11 @@ pub fn check(store: &Store) -> Result<(), String> {
 fn check_slot(store: &Store, id: SlotId, n: usize) -> Result<(), String> {
     let l = store.links(id);
     if store.cap(id).is_null() {
-        return if l == Links::NONE { Ok(()) } else { Err(format!("empty {id:?} has links {l:?}")) };
+        return if l == Links::NONE {
+            Ok(())
+        } else {
+            Err(format!("empty {id:?} has links {l:?}"))
+        };
     }
     for link in [l.parent, l.first_child, l.next, l.prev] {
         if link.is_some() && store.cap(link).is_null() {
@@ -99,7 +103,9 @@ fn check_slot(store: &Store, id: SlotId, n: usize) -> Result<(), String> {
         }
     }
     let fail = |what: &str| Err(format!("{id:?}: {what} ({l:?})"));
-    if l.next.is_some() && (store.links(l.next).prev != id || store.links(l.next).parent != l.parent) {
+    if l.next.is_some()
+        && (store.links(l.next).prev != id || store.links(l.next).parent != l.parent)
+    {
         return fail("next.prev or next.parent wrong");
     }
     if l.prev.is_some() && store.links(l.prev).next != id {
@@ -147,7 +153,8 @@ fn check_tops(store: &Store) -> Result<(), String> {
         .collect();
     for &t in &tops {
         let cap = store.cap(t);
-        let mine: Vec<SlotId> = tops.iter().copied().filter(|&o| store.cap(o).same_object(&cap)).collect();
+        let mine: Vec<SlotId> =
+            tops.iter().copied().filter(|&o| store.cap(o).same_object(&cap)).collect();
         let list = sibling_list(store, t);
         let pos: Vec<usize> =
             mine.iter().filter_map(|m| list.iter().position(|x| x == m)).collect();

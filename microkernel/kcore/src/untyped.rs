@@ -56,7 +56,9 @@ pub fn object_size_bits(ty: CapType, user_size_bits: u8) -> Result<u8, Error> {
         CapType::PageTable => Ok(PAGE_TABLE_BITS),
         CapType::VSpace => Ok(VSPACE_BITS),
         CapType::Frame if bits == FRAME_SMALL_BITS || bits == FRAME_LARGE_BITS => Ok(bits),
-        CapType::CNode if (CNODE_RADIX_MIN..=CNODE_RADIX_MAX).contains(&bits) => Ok(bits + SLOT_BITS),
+        CapType::CNode if (CNODE_RADIX_MIN..=CNODE_RADIX_MAX).contains(&bits) => {
+            Ok(bits + SLOT_BITS)
+        }
         CapType::Untyped if (UNTYPED_MIN_BITS..=UNTYPED_MAX_BITS).contains(&bits) => Ok(bits),
         CapType::Frame | CapType::CNode | CapType::Untyped => Err(Error::RangeError),
         _ => Err(Error::InvalidArgument),
@@ -196,7 +198,13 @@ mod tests {
         assert_eq!(object_size_bits(CapType::Untyped, 47), Ok(47));
         assert_eq!(object_size_bits(CapType::Untyped, 3), Err(Error::RangeError));
         assert_eq!(object_size_bits(CapType::Untyped, 48), Err(Error::RangeError));
-        for ty in [CapType::Null, CapType::IrqControl, CapType::IrqHandler, CapType::IoPort, CapType::Reply] {
+        for ty in [
+            CapType::Null,
+            CapType::IrqControl,
+            CapType::IrqHandler,
+            CapType::IoPort,
+            CapType::Reply,
+        ] {
             assert_eq!(object_size_bits(ty, 12), Err(Error::InvalidArgument));
         }
     }

@@ -438,7 +438,13 @@ fn revoke_edge_cases() {
     assert_eq!(st, before);
     // Revoking a copy leaves the other copies of the object alone.
     let mut n = 0;
-    assert_eq!(revoke(&mut st, s(5), 9, &mut |_, fin| { n += 1; assert!(!fin) }), Ok(Revoke::Done));
+    assert_eq!(
+        revoke(&mut st, s(5), 9, &mut |_, fin| {
+            n += 1;
+            assert!(!fin)
+        }),
+        Ok(Revoke::Done)
+    );
     assert_eq!(n, 1);
     assert!(st.cap(s(7)).is_null());
     assert!(!st.cap(s(6)).is_null());
@@ -470,8 +476,12 @@ impl World {
 
     /// Retype from a random untyped the way the kernel will.
     fn retype(&mut self) -> Result<(), Error> {
-        let untypeds: Vec<SlotId> =
-            self.st.occupied().into_iter().filter(|&id| self.st.cap(id).cap_type() == CapType::Untyped).collect();
+        let untypeds: Vec<SlotId> = self
+            .st
+            .occupied()
+            .into_iter()
+            .filter(|&id| self.st.cap(id).cap_type() == CapType::Untyped)
+            .collect();
         let u = self.rng.pick(&untypeds).ok_or(Error::InvalidCapability)?;
         let mut ut = retype_source(&self.st, u)?;
         let (ty, mut bits) = self.rng.pick(&RETYPE_TYPES).ok_or(Error::InvalidArgument)?;
@@ -489,7 +499,11 @@ impl World {
             insert_child(&mut self.st, u, dst, Cap::for_object(ty, addr, bits, ut.device)?)?;
         }
         ut.commit(&plan);
-        self.st.get_mut(u).ok_or(Error::InvalidCapability)?.cap_mut().set_untyped_watermark(ut.watermark)
+        self.st
+            .get_mut(u)
+            .ok_or(Error::InvalidCapability)?
+            .cap_mut()
+            .set_untyped_watermark(ut.watermark)
     }
 
     fn step(&mut self) {
@@ -536,15 +550,20 @@ impl World {
 
     fn random_irq_cap(&mut self) -> SlotId {
         let irq = |c: Cap| matches!(c.cap_type(), CapType::IrqControl | CapType::IrqHandler);
-        let caps: Vec<SlotId> = self.st.occupied().into_iter().filter(|&id| irq(self.st.cap(id))).collect();
+        let caps: Vec<SlotId> =
+            self.st.occupied().into_iter().filter(|&id| irq(self.st.cap(id))).collect();
         self.rng.pick(&caps).unwrap_or(SlotId::NONE)
     }
 
     /// IRQ control issues a handler, once per IRQ (the kernel checks its
     /// IRQ table; here: no cap to that handler exists).
     fn issue_irq_handler(&mut self, dst: SlotId) -> Result<(), Error> {
-        let controls: Vec<SlotId> =
-            self.st.occupied().into_iter().filter(|&id| self.st.cap(id).cap_type() == CapType::IrqControl).collect();
+        let controls: Vec<SlotId> = self
+            .st
+            .occupied()
+            .into_iter()
+            .filter(|&id| self.st.cap(id).cap_type() == CapType::IrqControl)
+            .collect();
         let ctl = self.rng.pick(&controls).ok_or(Error::InvalidCapability)?;
         let handler = Cap::irq_handler(self.rng.below(16));
         if self.st.occupied().iter().any(|&id| self.st.cap(id).same_object(&handler)) {
@@ -617,7 +636,11 @@ fn check_no_overlap(st: &Store) {
 #[test]
 fn randomized_operations_keep_every_invariant() {
     for seed in 1..=5u64 {
-        let mut w = World { st: Store::new(96), root: s(1), rng: XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) };
+        let mut w = World {
+            st: Store::new(96),
+            root: s(1),
+            rng: XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        };
         insert_root(&mut w.st, s(1), Cap::untyped(BASE, 20, false).unwrap()).unwrap();
         // A second tree, whose root may be deleted: parent-less runs of
         // IRQ-control copies with handlers below them.
@@ -636,7 +659,9 @@ fn randomized_operations_keep_every_invariant() {
             }
         }
         check_final_reports(&w.st, &log);
-        let is_irq = |id: &SlotId| matches!(w.st.cap(*id).cap_type(), CapType::IrqControl | CapType::IrqHandler);
+        let is_irq = |id: &SlotId| {
+            matches!(w.st.cap(*id).cap_type(), CapType::IrqControl | CapType::IrqHandler)
+        };
         let rest: Vec<SlotId> = w.st.occupied().into_iter().filter(|id| !is_irq(id)).collect();
         assert_eq!(rest, vec![w.root], "seed {seed}");
         assert_eq!(retype_source(&w.st, w.root).unwrap().watermark, 0);
