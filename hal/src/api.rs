@@ -165,6 +165,26 @@ pub trait Cpu {
     /// Execute an instruction the CPU rejects (`ud2`, `unimp`): lets a test
     /// image prove that unexpected exceptions are reported.
     fn illegal_instruction();
+    /// Leave the kernel for user mode with the registers in `frame`.
+    ///
+    /// Discards the whole kernel stack of this CPU (nothing on it may be
+    /// needed again) and resumes the frame, which must come from
+    /// `TrapFrameOps::new_user` or from a trap taken in user mode. The next
+    /// trap from user mode starts again at the top of this CPU's kernel stack.
+    fn enter_user(frame: &crate::TrapFrame) -> !;
+}
+
+/// x86 I/O ports (for IoPort capabilities). On arches without port I/O every
+/// call fails.
+pub trait PortIo {
+    /// Whether this arch has I/O ports at all.
+    const HAS_PORTS: bool;
+    /// Read `width` bytes (1, 2 or 4) from `port`; `None` for a bad width or
+    /// no port I/O.
+    fn port_in(port: u16, width: u8) -> Option<u32>;
+    /// Write `width` bytes (1, 2 or 4) to `port`; `false` for a bad width or
+    /// no port I/O.
+    fn port_out(port: u16, width: u8, value: u32) -> bool;
 }
 
 /// The serial console.
@@ -335,6 +355,30 @@ pub trait PageTable: Sized {
     /// The table must map the running kernel (code, stack, data, the direct
     /// map and the devices the hal uses) exactly as the current one does.
     unsafe fn activate(&self);
+    /// Rebuild a handle for a table whose root is `root` (for the kernel,
+    /// which keeps only the root address in its objects).
+    ///
+    /// # Safety
+    /// `root` must be the root of a table built by this type and still alive.
+    unsafe fn from_root(root: PhysAddr) -> Self;
+    /// Share the kernel half: copy `kernel`'s top-level entries for the
+    /// kernel half of the address space into this table. The kernel half's
+    /// top-level entries never change after boot, so a copy stays valid.
+    fn copy_kernel_half(&mut self, kernel: &Self);
+    /// Install `table`, a zeroed 4 KiB frame, as the first missing
+    /// intermediate table on the path to `va` (a user-half address). Returns
+    /// the size of the region the new table covers (e.g. 2 MiB for a table of
+    /// 4 KiB entries). `AlreadyMapped` if no table is missing down to the
+    /// 4 KiB level, `HugePage` if a large page covers `va`.
+    fn map_table(&mut self, va: VirtAddr, table: PhysAddr) -> Result<PageSize, MapError>;
+    /// Remove the intermediate table `table` from wherever it is linked on the
+    /// path to `va`; it must be empty of mappings the caller still tracks
+    /// (the kernel unmaps a table's frames first). `NotMapped` if `table` is
+    /// not on that path. Flushes the TLB for the region.
+    fn unmap_table(&mut self, va: VirtAddr, table: PhysAddr) -> Result<(), MapError>;
+    /// Change the flags of the existing mapping at `va` (same size, same
+    /// frame). Flushes the TLB entry.
+    fn protect(&mut self, va: VirtAddr, flags: MapFlags) -> Result<(), MapError>;
 }
 
 /// Fixed facts of the arch's memory layout.
@@ -415,8 +459,45 @@ pub struct Trap {
 
 /// The saved registers of an interrupted context. `Display` prints every
 /// register, for fault reports.
-pub trait TrapFrameOps: fmt::Display {
+///
+/// # The syscall register convention
+/// A rint syscall passes a number and six arguments and returns seven words:
+///
+/// | | number | arguments 0..6 | results 0..7 |
+/// |---|---|---|---|
+/// | x86_64 (`syscall`) | rax | rdi, rsi, rdx, r10, r8, r9 | rax, rdi, rsi, rdx, r10, r8, r9 |
+/// | riscv64 (`ecall`) | a7 | a0..a5 | a0..a6 |
+///
+/// `libipc::abi` gives the arguments and results their meaning.
+pub trait TrapFrameOps: fmt::Display + Clone {
+    /// Number of registers in [`user_reg`](Self::user_reg) order.
+    const USER_REGS: usize;
+    /// Names of the registers in `user_reg` order (for docs and reports).
+    const USER_REG_NAMES: &'static [&'static str];
+
     fn pc(&self) -> u64;
     fn set_pc(&mut self, pc: u64);
     fn sp(&self) -> u64;
+    /// A frame that starts user-mode execution at `pc` with stack `sp` and
+    /// `arg0` in the first argument register, interrupts enabled, all other
+    /// registers zero.
+    fn new_user(pc: u64, sp: u64, arg0: u64) -> Self;
+    /// The syscall number register.
+    fn syscall_number(&self) -> u64;
+    /// Syscall argument `i` (0..6); 0 for any other `i`.
+    fn syscall_arg(&self, i: usize) -> u64;
+    /// Set syscall result `i` (0..7); ignored for any other `i`.
+    fn set_syscall_result(&mut self, i: usize, value: u64);
+    /// The frame's pc is on a syscall instruction (riscv64 `ecall` traps with
+    /// the pc on it): move past it. No-op where the CPU already did (x86_64).
+    fn skip_syscall_instruction(&mut self);
+    /// User-visible register `i` (general registers, pc, sp, flags, TLS
+    /// base) in the arch's fixed order; 0 past the end.
+    fn user_reg(&self, i: usize) -> u64;
+    /// Set user register `i`. Privileged state cannot be reached this way:
+    /// the arch keeps user mode, interrupts on, and only user flag bits.
+    fn set_user_reg(&mut self, i: usize, value: u64);
+    /// The thread-local-storage base (x86_64 FS base, riscv64 `tp`).
+    fn tls(&self) -> u64;
+    fn set_tls(&mut self, value: u64);
 }

@@ -32,7 +32,7 @@ mod arch;
 
 pub use api::*;
 /// The running machine: implements `Cpu`, `Console`, `Timer`,
-/// `InterruptController` and `Mmu`.
+/// `InterruptController`, `Mmu` and `PortIo`.
 pub use arch::Arch;
 /// The arch's page table, implementing [`api::PageTable`].
 pub use arch::PageTable;
