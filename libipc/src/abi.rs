@@ -39,17 +39,23 @@ macro_rules! abi_enum {
 abi_enum! {
     /// The syscalls. Everything else is an invocation: a `Call` on a
     /// capability with a label from [`Invocation`].
+    ///
+    /// On the wire a syscall number is the *negation* of these values
+    /// ([`Syscall::to_raw`]), as in seL4: every number a Linux program puts
+    /// in the syscall register is non-negative, so it can never be mistaken
+    /// for a rint syscall and reaches the thread's fault handler as an
+    /// unknown-syscall fault instead.
     pub enum Syscall: u64 {
-        /// Blocking send on an endpoint; signal on a notification; invoke an
-        /// object without waiting for the reply.
+        /// Blocking send on an endpoint; signal on a notification; on any
+        /// other object, an invocation whose reply is discarded.
         Send = 1,
-        /// Send that never blocks: dropped if no receiver waits.
+        /// Send that never blocks: `WouldBlock` if no receiver waits.
         NbSend = 2,
         /// Send and wait for the reply (IPC call or object invocation).
         Call = 3,
         /// Wait for a message on an endpoint or a signal on a notification.
         Recv = 4,
-        /// Receive without blocking (poll).
+        /// Receive without blocking (poll): `WouldBlock` if nothing is there.
         NbRecv = 5,
         /// Reply to the last caller, then wait on an endpoint.
         ReplyRecv = 6,
@@ -57,10 +63,49 @@ abi_enum! {
         Reply = 7,
         /// Give up the rest of the time slice.
         Yield = 8,
-        /// Write bytes from the IPC buffer to the kernel console (bring-up).
+        /// Write `arg0` bytes from the IPC buffer's message area to the kernel
+        /// console (bring-up and tests).
         DebugWrite = 9,
     }
 }
+
+impl Syscall {
+    /// The value in the syscall-number register.
+    pub const fn to_raw(self) -> u64 {
+        (self as u64).wrapping_neg()
+    }
+    /// Decode the syscall-number register; `None` means "not a rint
+    /// syscall" (an unknown-syscall fault).
+    pub fn from_raw(raw: u64) -> Option<Syscall> {
+        Syscall::try_from(raw.wrapping_neg()).ok()
+    }
+}
+
+/// Syscall argument and result positions (the registers behind them are in
+/// `hal::TrapFrameOps`: x86_64 rdi, rsi, rdx, r10, r8, r9 in, rax first out;
+/// riscv64 a0..a5 in, a0..a6 out).
+pub mod regs {
+    /// In: the capability invoked, sent to or received on.
+    pub const ARG_CPTR: usize = 0;
+    /// In: the message-info word.
+    pub const ARG_INFO: usize = 1;
+    /// In: message words 0..4 (`ARG_MR0 + i`).
+    pub const ARG_MR0: usize = 2;
+    /// Out: the error code (`Error::Ok` = 0).
+    pub const RES_ERROR: usize = 0;
+    /// Out: the badge of the capability a message came through (or the
+    /// notification word).
+    pub const RES_BADGE: usize = 1;
+    /// Out: the message-info word of the received message or reply.
+    pub const RES_INFO: usize = 2;
+    /// Out: message words 0..4 (`RES_MR0 + i`).
+    pub const RES_MR0: usize = 3;
+}
+
+/// Label of the message-info word when a `Recv` on an endpoint was woken by
+/// the thread's bound notification instead: the badge result holds the
+/// notification word.
+pub const NOTIFICATION_LABEL: u32 = 0xffff_fffe;
 
 abi_enum! {
     /// What a capability refers to.
@@ -127,35 +172,67 @@ abi_enum! {
 abi_enum! {
     /// Invocation labels: the operation a `Call` on a capability performs.
     /// Numbers are stable; new labels are appended.
+    ///
+    /// Arguments are message words (`w[i]`) and extra capabilities (`c[i]`,
+    /// CPtrs in the IPC buffer's `caps_or_badges`, resolved in the caller's
+    /// CSpace, *not* transferred). Slots are indices in a CNode. Every
+    /// invocation returns an [`Error`]; results are in the reply's words.
     pub enum Invocation: u32 {
+        /// w: type, size_bits, dest_index, count; c0: destination CNode.
+        /// Objects go to `dest_index..dest_index + count`, which must be empty.
         UntypedRetype = 1,
+        /// On the destination CNode. w: dest_index, src_index, rights;
+        /// c0: source CNode. Rights can only shrink.
         CNodeCopy = 10,
+        /// w: dest_index, src_index, rights, badge; c0: source CNode.
         CNodeMint = 11,
+        /// w: dest_index, src_index; c0: source CNode.
         CNodeMove = 12,
+        /// w: index.
         CNodeDelete = 13,
+        /// w: index. Deletes every capability derived from the one there.
         CNodeRevoke = 14,
+        /// w: ipc_buffer_vaddr, priority; c0: CSpace root CNode,
+        /// c1: VSpace, c2: IPC buffer frame.
         ThreadConfigure = 20,
+        /// w: count. Reply words: the first `count` user registers.
         ThreadReadRegisters = 21,
+        /// w: resume (0/1), count, registers...
         ThreadWriteRegisters = 22,
         ThreadResume = 23,
         ThreadSuspend = 24,
+        /// w: priority (0..=255, at most the caller's own).
         ThreadSetPriority = 25,
+        /// w: vaddr; c0: frame.
         ThreadSetIpcBuffer = 26,
+        /// w: value.
         ThreadSetTls = 27,
+        /// c0: notification.
         ThreadBindNotification = 28,
         ThreadUnbindNotification = 29,
+        /// c0: endpoint (with the badge fault messages carry), or no cap to
+        /// clear it.
         ThreadSetFaultEndpoint = 30,
+        /// w: vaddr, rights (READ/WRITE/EXECUTE bits); c0: VSpace. W and X
+        /// together are refused.
         FrameMap = 40,
         FrameUnmap = 41,
+        /// w: rights. Changes the rights of the existing mapping.
         FrameRemap = 42,
+        /// Reply w: physical address, size in bytes.
         FrameGetAddress = 43,
+        /// w: vaddr; c0: VSpace.
         PageTableMap = 50,
         PageTableUnmap = 51,
+        /// w: irq, dest_index; c0: destination CNode.
         IrqControlGet = 60,
         IrqHandlerAck = 61,
+        /// c0: notification (its badge is what the IRQ signals).
         IrqHandlerSetNotification = 62,
         IrqHandlerClear = 63,
+        /// w: port, width (1, 2, 4). Reply w: value.
         IoPortIn = 70,
+        /// w: port, width, value.
         IoPortOut = 71,
     }
 }
@@ -296,9 +373,95 @@ pub struct IpcBuffer {
 
 const _: () = assert!(core::mem::size_of::<IpcBuffer>() <= 4096);
 
+/// Well-known slots of the root task's CNode (its CSpace root).
+pub mod slots {
+    pub const NULL: u64 = 0;
+    /// The root task's own thread.
+    pub const INIT_THREAD: u64 = 1;
+    /// The root task's CSpace root CNode.
+    pub const INIT_CNODE: u64 = 2;
+    /// The root task's VSpace.
+    pub const INIT_VSPACE: u64 = 3;
+    pub const IRQ_CONTROL: u64 = 4;
+    /// All I/O ports (x86_64; empty elsewhere).
+    pub const IO_PORTS: u64 = 5;
+    /// The frame holding [`super::BootInfo`].
+    pub const BOOT_INFO_FRAME: u64 = 6;
+    /// The root task's IPC buffer frame.
+    pub const IPC_BUFFER: u64 = 7;
+    /// First slot of the ranges described in `BootInfo`.
+    pub const FIRST_DYNAMIC: u64 = 8;
+}
+
+/// A range of slots `[start, end)` in the root CNode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SlotRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// One untyped capability given to the root task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct UntypedDesc {
+    pub paddr: u64,
+    pub size_bits: u8,
+    /// Device memory (MMIO): retype into frames only; never zeroed.
+    pub is_device: u8,
+    pub _pad: [u8; 6],
+}
+
+/// Most untyped descriptors in `BootInfo`.
+pub const BOOT_MAX_UNTYPED: usize = 230;
+
+/// The boot-info page the kernel gives the root task (its address is the
+/// root task's first argument register; `slots::BOOT_INFO_FRAME` is its frame).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct BootInfo {
+    /// [`BOOT_INFO_MAGIC`].
+    pub magic: u64,
+    /// [`BOOT_INFO_VERSION`].
+    pub version: u64,
+    /// Radix bits of the root CNode (its guard makes CPtrs plain indices).
+    pub cnode_radix_bits: u64,
+    /// Where the root task's IPC buffer is mapped.
+    pub ipc_buffer: u64,
+    /// Free slots of the root CNode.
+    pub empty: SlotRange,
+    /// Untyped capabilities, described in `untyped[..count]` in slot order.
+    pub untyped: SlotRange,
+    /// Frame capabilities of the boot archive, in order (read-only).
+    pub archive_frames: SlotRange,
+    /// Where the boot archive is mapped read-only in the root task.
+    pub archive_vaddr: u64,
+    /// Its size in bytes.
+    pub archive_size: u64,
+    /// Timer ticks per second of the kernel's tick.
+    pub tick_hz: u64,
+    pub untyped_list: [UntypedDesc; BOOT_MAX_UNTYPED],
+}
+
+pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RINTBOOT");
+pub const BOOT_INFO_VERSION: u64 = 1;
+const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syscall_numbers_are_negative() {
+        for s in Syscall::ALL {
+            assert!((s.to_raw() as i64) < 0);
+            assert_eq!(Syscall::from_raw(s.to_raw()), Some(*s));
+        }
+        // Linux syscall numbers (0..~460) are never rint syscalls.
+        for n in 0..1000u64 {
+            assert_eq!(Syscall::from_raw(n), None);
+        }
+    }
 
     #[test]
     fn enums_round_trip_and_reject_unknown() {
