@@ -21,6 +21,8 @@
 //! Untyped   0..6 size_bits  6 device          8..56 watermark (bytes)
 //! CNode     0..6 radix_bits                   8..15 guard_bits   word: guard
 //! Frame     0..6 size_bits  6 device 7 mapped 12..64 mapped vaddr  word: vspace
+//! PageTable                          7 mapped 12..64 mapped vaddr  word: vspace
+//! VSpace    word: address-space id (ASID, assigned by the kernel)
 //! IoPort    addr: first port, data: last port (inclusive)
 //! IrqHandler addr: irq number
 //! Reply     addr: the thread to reply to
@@ -303,11 +305,49 @@ impl Cap {
         Ok(())
     }
 
-    /// Frame: forget the mapping (no-op for other types).
+    /// Frame or page table: forget the mapping (no-op for other types).
     pub fn clear_frame_mapping(&mut self) {
-        if self.ty == CapType::Frame {
+        if matches!(self.ty, CapType::Frame | CapType::PageTable) {
             self.data &= SIZE_MASK | DEVICE_BIT;
             self.word = 0;
+        }
+    }
+
+    /// Page table: `Some((vspace, vaddr))` if this cap has the table linked
+    /// into an address space, covering `vaddr`.
+    pub const fn table_mapping(&self) -> Option<(u64, u64)> {
+        match self.ty {
+            CapType::PageTable if self.data & MAPPED_BIT != 0 => {
+                Some((self.word, self.data & VADDR_MASK))
+            }
+            _ => None,
+        }
+    }
+
+    /// Page table: record that the table is linked into `vspace` on the
+    /// path to `vaddr` (page aligned).
+    pub fn set_table_mapping(&mut self, vspace: u64, vaddr: u64) -> Result<(), Error> {
+        if self.ty != CapType::PageTable {
+            return Err(Error::WrongType);
+        }
+        if !aligned(vaddr, 12) {
+            return Err(Error::AlignmentError);
+        }
+        self.data = (self.data & !VADDR_MASK) | MAPPED_BIT | vaddr;
+        self.word = vspace;
+        Ok(())
+    }
+
+    /// VSpace: a cap carrying the address-space id the kernel gave it.
+    pub const fn vspace_with_asid(addr: u64, asid: u64) -> Cap {
+        Cap { word: asid, ..Cap::plain(CapType::VSpace, addr) }
+    }
+
+    /// VSpace: its address-space id.
+    pub const fn vspace_asid(&self) -> Option<u64> {
+        match self.ty {
+            CapType::VSpace => Some(self.word),
+            _ => None,
         }
     }
 
@@ -542,5 +582,33 @@ mod tests {
         assert_eq!(Cap::for_object(CapType::Endpoint, 0x10, 0, false), Err(Error::AlignmentError));
         assert_eq!(Cap::for_object(CapType::Reply, 0, 0, false), Err(Error::InvalidArgument));
         assert_eq!(Cap::for_object(CapType::Frame, 0, 13, false), Err(Error::RangeError));
+    }
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn page_table_mapping_round_trip_and_copy_unmaps() {
+        let mut pt = Cap::page_table(0x8000);
+        assert_eq!(pt.table_mapping(), None);
+        pt.set_table_mapping(7, 0x4000_0000).unwrap();
+        assert_eq!(pt.table_mapping(), Some((7, 0x4000_0000)));
+        assert_eq!(pt.set_table_mapping(7, 0x123), Err(Error::AlignmentError));
+        assert_eq!(pt.derive().unwrap().table_mapping(), None);
+        assert!(pt.same_object(&Cap::page_table(0x8000)));
+        pt.clear_frame_mapping();
+        assert_eq!(pt.table_mapping(), None);
+        assert_eq!(Cap::endpoint(0x40).set_table_mapping(1, 0), Err(Error::WrongType));
+    }
+
+    #[test]
+    fn vspace_asid_is_not_identity() {
+        let a = Cap::vspace_with_asid(0x9000, 3);
+        assert_eq!(a.vspace_asid(), Some(3));
+        assert!(a.same_object(&Cap::vspace(0x9000)));
+        assert_eq!(Cap::endpoint(0x40).vspace_asid(), None);
     }
 }
