@@ -10,9 +10,12 @@
 //! `(code << 16) | 0x3333` with status `code`. Without that device it asks
 //! the firmware for a system reset (SBI SRST), and halts if even that
 //! returns.
+//!
+//! `Cpu::enter_user` is implemented in [`trap`] (it shares the frame layout
+//! and the return path). RISC-V has no I/O ports: `PortIo` always fails.
 
-use super::{Arch, phys_to_virt, sbi};
-use crate::api::{Cpu, ExitCode};
+use super::{Arch, phys_to_virt, sbi, trap};
+use crate::api::{Cpu, ExitCode, PortIo};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 use riscv::register::sstatus;
@@ -100,5 +103,21 @@ impl Cpu for Arch {
         // SAFETY: `unimp` raises an illegal-instruction exception, which the
         // trap handler reports; no state of ours changes before it.
         unsafe { asm!("unimp", options(nomem, nostack)) };
+    }
+
+    fn enter_user(frame: &crate::TrapFrame) -> ! {
+        trap::enter_user(frame)
+    }
+}
+
+impl PortIo for Arch {
+    const HAS_PORTS: bool = false;
+
+    fn port_in(_port: u16, _width: u8) -> Option<u32> {
+        None
+    }
+
+    fn port_out(_port: u16, _width: u8, _value: u32) -> bool {
+        false
     }
 }

@@ -13,6 +13,19 @@
 //!
 //! Table pages are reached through the direct map (`PHYS_OFFSET + pa`).
 //! Every address space uses ASID 0; `activate` flushes the whole TLB.
+//!
+//! # User address spaces
+//! A user table is a root from [`PageTable::new`] whose kernel half (root
+//! entries 256..512: the direct map and the kernel image) is copied from the
+//! kernel's table with `copy_kernel_half`; those entries point at the
+//! kernel's own level-1 tables (or are 1 GiB leaves) and never change after
+//! boot. The user half (root entries 0..256, `va < USER_END`) belongs to the
+//! address space. The kernel supplies its intermediate tables itself with
+//! `map_table` (a level-1 table covers 1 GiB, a level-0 table 2 MiB) and
+//! takes them back with `unmap_table`; it calls `map` with an allocator that
+//! returns `None`, which makes `map` fail with `OutOfMemory`, changing
+//! nothing, whenever a table on the path is missing. Intermediate entries
+//! never carry U, G, A or D (reserved in non-leaf entries).
 
 use super::{Arch, PHYS_MAP_SIZE, PHYS_OFFSET, phys_to_virt};
 use crate::api::{FrameAllocator, MapError, MapFlags, Mmu, PageSize, PhysAddr, VirtAddr};
@@ -203,6 +216,24 @@ impl PageTable {
     fn is_active(&self) -> bool {
         current_root() == self.root.0
     }
+
+    /// The user-half `va` as a checked address, `BadAddress` otherwise.
+    fn user_va(va: VirtAddr) -> Result<u64, MapError> {
+        if va.0 < Arch::USER_END { Ok(va.0) } else { Err(MapError::BadAddress) }
+    }
+}
+
+/// `sfence.vma` for everything: a non-leaf entry changed, which the
+/// address-specific form does not cover.
+fn sfence_vma_all() {
+    // SAFETY: flushing the TLB has no effect on memory; later accesses walk
+    // the current tables again.
+    unsafe { asm!("sfence.vma", options(nostack)) };
+}
+
+/// Entry linking a next-level table at `child`.
+fn table_pte(child: u64) -> u64 {
+    ((child / PAGE) << PPN_SHIFT) | PTE_V
 }
 
 impl crate::api::PageTable for PageTable {
@@ -222,7 +253,9 @@ impl crate::api::PageTable for PageTable {
     /// intermediate tables are allocated before any is linked in: on error
     /// the tree is as it was. (If the allocator runs dry after handing out
     /// the first of two tables, that frame stays unused: the allocator has
-    /// no way to take it back.)
+    /// no way to take it back.) With an allocator that always returns
+    /// `None` (the kernel's, for user tables) a missing table means
+    /// `OutOfMemory` and no change at all.
     fn map(
         &mut self,
         va: VirtAddr,
@@ -281,11 +314,12 @@ impl crate::api::PageTable for PageTable {
         //    `level - 1 - i`), write the leaf, and publish the new chain in
         //    the existing tree last, so the walker never sees a half-built
         //    path.
-        let link = |child: u64| ((child / PAGE) << PPN_SHIFT) | PTE_V;
         for i in 0..missing.saturating_sub(1) {
             // SAFETY: `new_tables[i]` is a fresh table page from the
             // allocator, not yet reachable from the tree: ours alone.
-            unsafe { write_pte(new_tables[i], index(va, level - 1 - i), link(new_tables[i + 1])) };
+            unsafe {
+                write_pte(new_tables[i], index(va, level - 1 - i), table_pte(new_tables[i + 1]))
+            };
         }
         let leaf_table = if missing > 0 { new_tables[missing - 1] } else { table };
         // SAFETY: `leaf_table` is a table of this tree or a fresh one; we
@@ -295,7 +329,7 @@ impl crate::api::PageTable for PageTable {
         if missing > 0 {
             // SAFETY: `table` is a table of this tree and the entry was
             // checked invalid in step 1; we hold `&mut self`.
-            unsafe { write_pte(table, index(va, level), link(new_tables[0])) };
+            unsafe { write_pte(table, index(va, level), table_pte(new_tables[0])) };
         }
         if self.is_active() {
             // Implementations may cache invalid entries.
@@ -344,5 +378,112 @@ impl crate::api::PageTable for PageTable {
         // continues at the next instruction; sfence.vma drops stale
         // translations of the old table.
         unsafe { asm!("csrw satp, {}", "sfence.vma", in(reg) satp, options(nostack)) };
+    }
+
+    /// A handle for the table rooted at `root` (see
+    /// [`crate::api::PageTable::from_root`]).
+    ///
+    /// # Safety
+    /// `root` must be the root of a table built by this type and still alive.
+    unsafe fn from_root(root: PhysAddr) -> Self {
+        PageTable { root }
+    }
+
+    /// Copy root entries 256..512 (the kernel half) from `kernel`.
+    fn copy_kernel_half(&mut self, kernel: &Self) {
+        for idx in ENTRIES / 2..ENTRIES {
+            // SAFETY: both roots are root tables of live `PageTable`s; we
+            // hold `self` mutably, and `kernel`'s entry is only read.
+            unsafe { write_pte(self.root.0, idx, read_pte(kernel.root.0, idx)) };
+        }
+        if self.is_active() {
+            sfence_vma_all();
+        }
+    }
+
+    /// Link `table` as the first missing intermediate table on the path to
+    /// the user-half `va` (see [`crate::api::PageTable::map_table`]):
+    /// `Size1G` for a level-1 table in the root, `Size2M` for a level-0
+    /// table. `table` is zeroed again here before it is linked (it must be
+    /// a frame nothing else uses); `Misaligned` if it is not page aligned,
+    /// `BadAddress` if it lies outside the direct map or `va` is not a
+    /// user-half address.
+    fn map_table(&mut self, va: VirtAddr, table: PhysAddr) -> Result<PageSize, MapError> {
+        let va = Self::user_va(va)?;
+        let table = table.0;
+        if !table.is_multiple_of(PAGE) {
+            return Err(MapError::Misaligned);
+        }
+        if table >= PHYS_MAP_SIZE {
+            return Err(MapError::BadAddress);
+        }
+        let mut parent = self.root.0;
+        for level in [2, 1] {
+            let idx = index(va, level);
+            // SAFETY: `parent` is the root or a table reached from it.
+            let pte = unsafe { read_pte(parent, idx) };
+            if pte & PTE_V == 0 {
+                // SAFETY: the caller hands over `table` (a page in the
+                // direct map, checked above) for this tree alone; it is not
+                // linked anywhere yet.
+                unsafe { core::ptr::write_bytes(phys_to_virt(table) as *mut u8, 0, PAGE as usize) };
+                // SAFETY: `parent` is a table of this tree, the entry is
+                // invalid; we hold `&mut self`.
+                unsafe { write_pte(parent, idx, table_pte(table)) };
+                if self.is_active() {
+                    sfence_vma_all();
+                }
+                return Ok(level_size(level));
+            }
+            if is_leaf(pte) {
+                return Err(MapError::HugePage);
+            }
+            parent = pte_addr(pte);
+        }
+        Err(MapError::AlreadyMapped)
+    }
+
+    /// Unlink the intermediate table `table` from the path to the user-half
+    /// `va` (see [`crate::api::PageTable::unmap_table`]). The whole TLB is
+    /// flushed (the entry is not a leaf).
+    fn unmap_table(&mut self, va: VirtAddr, table: PhysAddr) -> Result<(), MapError> {
+        let va = Self::user_va(va)?;
+        let mut parent = self.root.0;
+        for level in [2, 1] {
+            let idx = index(va, level);
+            // SAFETY: `parent` is the root or a table reached from it.
+            let pte = unsafe { read_pte(parent, idx) };
+            if pte & PTE_V == 0 || is_leaf(pte) {
+                break;
+            }
+            if pte_addr(pte) == table.0 {
+                // SAFETY: `parent` is a table of this tree; we hold
+                // `&mut self`.
+                unsafe { write_pte(parent, idx, 0) };
+                sfence_vma_all();
+                return Ok(());
+            }
+            parent = pte_addr(pte);
+        }
+        Err(MapError::NotMapped)
+    }
+
+    /// New flags for the mapping at `va`, which must be its start (see
+    /// [`crate::api::PageTable::protect`]); checks as in `map`.
+    fn protect(&mut self, va: VirtAddr, flags: MapFlags) -> Result<(), MapError> {
+        let va = va.0;
+        let bits = leaf_bits(flags)?;
+        if !is_canonical(va) || (flags.contains(MapFlags::USER) && va >= Arch::USER_END) {
+            return Err(MapError::BadAddress);
+        }
+        let (table, idx, level, pte) = self.find_leaf(va).ok_or(MapError::NotMapped)?;
+        if !va.is_multiple_of(level_size(level).bytes()) {
+            return Err(MapError::Misaligned);
+        }
+        let ppn = pte & (PPN_MASK << PPN_SHIFT);
+        // SAFETY: `table` is a table page of this tree; we hold `&mut self`.
+        unsafe { write_pte(table, idx, ppn | bits) };
+        sfence_vma_addr(va);
+        Ok(())
     }
 }

@@ -16,10 +16,11 @@
 //! (ns16550a), plus the private helpers `sbi` (SBI calls) and `dtb` (device
 //! tree parsing).
 //!
-//! Per-CPU state: only the boot hart runs today and `Cpu::id` is 0. When
+//! Per-CPU state: only the boot hart runs today and `Cpu::id` is 0; its
+//! kernel stack is the boot stack, on which every trap from user mode lands
+//! (`sscratch` carries the stack top while in user mode, see [`trap`]). When
 //! secondary harts are started, `tp` will point at the hart's per-CPU block
-//! while in the kernel and `sscratch` carries the kernel stack while in user
-//! mode (see [`trap`]).
+//! while in the kernel.
 
 pub mod boot;
 pub mod cpu;
@@ -36,7 +37,8 @@ pub use trap::TrapFrame;
 
 /// The running machine. Implements [`crate::api::Cpu`],
 /// [`crate::api::Console`], [`crate::api::Timer`],
-/// [`crate::api::InterruptController`] and [`crate::api::Mmu`].
+/// [`crate::api::InterruptController`], [`crate::api::Mmu`] and
+/// [`crate::api::PortIo`] (no ports on RISC-V: every call fails).
 #[derive(Debug, Clone, Copy)]
 pub struct Arch;
 
