@@ -443,6 +443,22 @@ pub struct BootInfo {
     pub untyped_list: [UntypedDesc; BOOT_MAX_UNTYPED],
 }
 
+/// The root task's fixed layout (its ELF image goes where its headers say,
+/// below these).
+pub mod root_layout {
+    /// The root task's IPC buffer (one page, read-write).
+    pub const IPC_BUFFER: u64 = 0x1_0000_0000;
+    /// The boot-info page (read-only); also the first argument register.
+    pub const BOOT_INFO: u64 = 0x1_0000_1000;
+    /// Top of the initial stack (grows down `STACK_SIZE` bytes).
+    pub const STACK_TOP: u64 = 0x1_0010_0000;
+    pub const STACK_SIZE: u64 = 256 * 1024;
+    /// Where the boot archive is mapped read-only.
+    pub const ARCHIVE: u64 = 0x2_0000_0000;
+    /// Root-task ELF segments must end below this.
+    pub const IMAGE_END: u64 = IPC_BUFFER;
+}
+
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RINTBOOT");
 pub const BOOT_INFO_VERSION: u64 = 1;
 const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);

@@ -31,6 +31,19 @@ pub fn print(args: fmt::Arguments<'_>) {
     }
 }
 
+/// Write raw bytes (user output through DebugWrite), under the same lock.
+pub fn write_bytes(bytes: &[u8]) {
+    let were_enabled = Arch::interrupts_enabled();
+    Arch::disable_interrupts();
+    {
+        let _guard = LOCK.lock();
+        Arch::write_bytes(bytes);
+    }
+    if were_enabled {
+        Arch::enable_interrupts();
+    }
+}
+
 /// Break the lock for the panic path (the panicking code may hold it).
 pub fn force_unlock() {
     if LOCK.is_locked() {

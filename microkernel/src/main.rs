@@ -25,10 +25,19 @@
 mod archive;
 mod cmdline;
 mod console;
+mod fault;
+mod ipc;
 mod mem;
+mod object;
+mod root;
+mod sched;
 mod selftest;
+mod state;
+mod syscall;
 mod trap;
+mod umem;
 
+use core::sync::atomic::Ordering;
 use hal::{Arch, BootInfo, Cpu, ExitCode, Mmu, Timer};
 
 hal::kernel_entry!(main = kernel_main, trap = trap::handle);
@@ -58,27 +67,39 @@ fn kernel_main(info: &'static BootInfo) -> ! {
 
     let mut frames = mem::BootFrames::new(info);
     match mem::build_kernel_space(info, &mut frames) {
-        Ok(stats) => kprintln!(
-            "mmu: kernel address space active: {} sections, direct map {} MiB at {:#x}, {} page-table pages",
-            stats.sections,
-            stats.direct_map_bytes >> 20,
-            <Arch as Mmu>::PHYS_OFFSET,
-            stats.table_pages
-        ),
+        Ok(stats) => {
+            kprintln!(
+                "mmu: kernel address space active: {} sections, direct map {} MiB at {:#x}, {} page-table pages",
+                stats.sections,
+                stats.direct_map_bytes >> 20,
+                <Arch as Mmu>::PHYS_OFFSET,
+                stats.table_pages
+            );
+            state::KERNEL.lock().kernel_root = stats.root.0;
+        }
         Err(e) => fatal_boot_error(format_args!("building the kernel address space: {e:?}")),
     }
-    kprintln!("memory: {} MiB free for user space after boot", frames.free_bytes() >> 20);
+    kprintln!("memory: {} MiB free after boot", frames.free_bytes() >> 20);
 
+    // Interrupts stay off in the kernel: they are taken while idling and in
+    // user mode only.
     Arch::start_periodic(TICK_HZ);
-    Arch::enable_interrupts();
     kprintln!("timer: periodic tick at {} Hz", TICK_HZ);
 
     selftest::run(&cmdline);
-
-    kprintln!("kernel: boot complete; no user programs are started yet, idling");
-    loop {
-        Arch::wait_for_interrupt();
+    if cmdline.get("rint.exit_on_idle").is_some() {
+        trap::EXIT_ON_IDLE.store(true, Ordering::Relaxed);
     }
+
+    let started = {
+        let mut k = state::KERNEL.lock();
+        root::start(&mut k, info, archive.as_ref(), &mut frames)
+    };
+    match started {
+        Ok(_) => kprintln!("kernel: boot complete; starting init"),
+        Err(e) => kprintln!("kernel: boot complete; no root task: {}", e),
+    }
+    trap::enter_user_first()
 }
 
 /// A boot step that cannot go on: report and stop the machine.

@@ -1,17 +1,28 @@
 //! Trap dispatch. The hal decodes the arch's vector or cause into a
 //! [`hal::Trap`] and calls [`handle`] with the saved registers.
 //!
-//! Until user space exists every trap but the timer and device interrupts is
-//! a kernel bug: it is reported (cause, faulting address, registers) and the
-//! machine stops with a failure status.
+//! A trap from user mode saves the frame into the current thread's TCB,
+//! is handled under the kernel lock (syscall, timer tick, device interrupt,
+//! fault), and returns into whichever thread the scheduler picks, whose
+//! saved registers replace the frame. With nothing to run, the CPU idles
+//! inside [`return_to_user`] with interrupts enabled; interrupts taken
+//! there arrive here as kernel-mode traps.
+//!
+//! Any other kernel-mode trap is a kernel bug: it is reported (cause,
+//! faulting address, registers) and the machine stops with a failure status.
 
 use crate::kprintln;
-use core::sync::atomic::{AtomicU64, Ordering};
-use hal::{
-    Arch, Cpu, ExitCode, InterruptController, Timer, Trap, TrapFrame, TrapFrameOps, TrapKind,
-};
+use crate::object::tcb::tcb;
+use crate::object::{irq, thread, vspace};
+use crate::state::{KERNEL, Kernel};
+use crate::{fault, syscall};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use hal::{Access, Arch, Cpu, ExitCode, Timer, Trap, TrapFrame, TrapFrameOps, TrapKind};
+use libipc::abi::FaultKind;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
+/// End the machine when nothing can ever run again (`rint.exit_on_idle`).
+pub static EXIT_ON_IDLE: AtomicBool = AtomicBool::new(false);
 
 /// Timer ticks since the tick started.
 pub fn ticks() -> u64 {
@@ -19,19 +30,119 @@ pub fn ticks() -> u64 {
 }
 
 pub fn handle(frame: &mut TrapFrame, trap: Trap) {
+    if trap.from_user {
+        user_trap(frame, trap);
+        return_to_user(frame);
+        return;
+    }
     match trap.kind {
         TrapKind::Timer => {
             TICKS.fetch_add(1, Ordering::Relaxed);
+            KERNEL.lock().tick();
             Arch::ack();
         }
-        TrapKind::External { irq } => {
-            kprintln!("trap: unexpected device interrupt {}, masking it", irq);
-            let _ = Arch::disable_irq(irq);
-            Arch::end_of_interrupt(irq);
-        }
+        TrapKind::External { irq } => irq::handle(&mut KERNEL.lock(), irq),
         TrapKind::Spurious => {}
         _ => fatal(frame, &trap),
     }
+}
+
+fn user_trap(frame: &mut TrapFrame, trap: Trap) {
+    let mut k = KERNEL.lock();
+    let cur = k.current();
+    if cur == 0 {
+        drop(k);
+        fatal(frame, &trap);
+    }
+    tcb(cur).get_mut().regs = frame.clone();
+    let k = &mut *k;
+    match trap.kind {
+        TrapKind::Syscall => syscall::handle(k, cur),
+        TrapKind::Timer => {
+            TICKS.fetch_add(1, Ordering::Relaxed);
+            k.tick();
+            Arch::ack();
+        }
+        TrapKind::External { irq } => irq::handle(k, irq),
+        TrapKind::Spurious => {}
+        TrapKind::PageFault { addr, access } => {
+            let access = match access {
+                Access::Read => 0,
+                Access::Write => 1,
+                Access::Execute => 2,
+            };
+            fault::raise(k, cur, FaultKind::PageFault, [addr, access, 0])
+        }
+        TrapKind::IllegalInstruction => {
+            fault::raise(k, cur, FaultKind::IllegalInstruction, [trap.detail, 0, 0])
+        }
+        _ => fault::raise(k, cur, FaultKind::UserException, [trap.cause, trap.detail, 0]),
+    }
+}
+
+/// Pick the thread to run and load its registers into `frame`; idle until
+/// there is one.
+fn return_to_user(frame: &mut TrapFrame) {
+    loop {
+        {
+            let mut k = KERNEL.lock();
+            if let Some(t) = pick(&mut k) {
+                *frame = tcb(t).get().regs.clone();
+                return;
+            }
+        }
+        idle();
+    }
+}
+
+/// Leave the kernel for the first time (or after idling at boot).
+pub fn enter_user_first() -> ! {
+    loop {
+        {
+            let mut k = KERNEL.lock();
+            if let Some(t) = pick(&mut k) {
+                let regs = tcb(t).get().regs.clone();
+                drop(k);
+                Arch::enter_user(&regs);
+            }
+        }
+        idle();
+    }
+}
+
+/// Schedule, and switch to the chosen thread's address space. Threads whose
+/// address space is gone are stopped.
+fn pick(k: &mut Kernel) -> Option<u64> {
+    loop {
+        k.schedule();
+        let t = k.current();
+        if t == 0 {
+            return None;
+        }
+        match thread::vspace_root(k, t) {
+            Some(root) => {
+                vspace::activate(k, root);
+                return Some(t);
+            }
+            None => {
+                kprintln!("kernel: thread {:#x} has no address space; stopping it", t);
+                thread::suspend(k, t);
+            }
+        }
+    }
+}
+
+fn idle() {
+    if EXIT_ON_IDLE.load(Ordering::Relaxed) {
+        let k = KERNEL.lock();
+        let sources = k.irqs.iter().any(|i| i.notification != 0);
+        drop(k);
+        if !sources {
+            kprintln!("kernel: nothing can run any more; stopping the machine (rint.exit_on_idle)");
+            Arch::exit(ExitCode::Success);
+        }
+    }
+    Arch::wait_for_interrupt();
 }
 
 /// Report an unexpected exception and stop the machine.

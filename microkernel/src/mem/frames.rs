@@ -71,10 +71,34 @@ impl BootFrames {
         self.ranges[..self.len].iter().map(|r| r.len()).sum()
     }
 
-    /// The free ranges (for handing out as untyped memory).
-    #[allow(dead_code)]
-    pub fn free_ranges(&self) -> &[PhysRange] {
-        &self.ranges[..self.len]
+    /// Take every free range (the allocator is empty afterwards).
+    pub fn take_all(&mut self) -> ([PhysRange; MAX_RANGES], usize) {
+        let out = (self.ranges, self.len);
+        self.len = 0;
+        out
+    }
+
+    /// A zeroed, `size`-aligned block of `size` bytes (a power of two of at
+    /// least 4 KiB), from the top of the highest range that has one.
+    pub fn alloc_block(&mut self, size: u64) -> Option<PhysAddr> {
+        if !size.is_power_of_two() || size < PAGE {
+            return None;
+        }
+        let fits = |r: &PhysRange| {
+            r.end.0.checked_sub(size).map(|s| s & !(size - 1)).filter(|&s| s >= r.start.0)
+        };
+        let (i, start) = (0..self.len).rev().find_map(|i| fits(&self.ranges[i]).map(|s| (i, s)))?;
+        let r = self.ranges[i];
+        // Split: [r.start, start) stays here, [start + size, r.end) is pushed.
+        self.ranges[i] = PhysRange::new(r.start.0, start);
+        if start + size < r.end.0 {
+            self.push(PhysRange::new(start + size, r.end.0));
+        }
+        let va = Arch::phys_to_virt(PhysAddr(start));
+        // SAFETY: the block is usable RAM in the direct map that was just
+        // removed from the free list: nothing else refers to it.
+        unsafe { core::ptr::write_bytes(va.0 as *mut u8, 0, size as usize) };
+        Some(PhysAddr(start))
     }
 }
 

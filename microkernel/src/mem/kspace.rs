@@ -13,6 +13,9 @@ use hal::{
 use super::frames::BootFrames;
 
 pub struct KernelSpaceStats {
+    /// Root of the kernel's page table (user address spaces share its
+    /// kernel half).
+    pub root: PhysAddr,
     pub sections: usize,
     pub direct_map_bytes: u64,
     pub table_pages: usize,
@@ -124,7 +127,7 @@ pub fn build_kernel_space(
     // The table stays active for the lifetime of the kernel; the handle
     // going out of scope frees nothing (page-table pages are never returned).
     let table_pages = alloc.count;
-    Ok(KernelSpaceStats { sections, direct_map_bytes, table_pages })
+    Ok(KernelSpaceStats { root: pt.root(), sections, direct_map_bytes, table_pages })
 }
 
 fn map_range(

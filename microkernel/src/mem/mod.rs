@@ -5,6 +5,7 @@
 
 mod frames;
 mod kspace;
+pub mod phys;
 
 pub use frames::BootFrames;
 pub use kspace::build_kernel_space;
