@@ -123,6 +123,10 @@ _start:
     li      t0, 1 << 13
     csrs    sstatus, t0
     fscsr   zero
+    // User mode may read cycle, time and instret (benchmarks, clocks):
+    // scounteren.CY | TM | IR.
+    li      t0, 7
+    csrw    scounteren, t0
     lla     t0, __rv_trap_entry
     csrw    stvec, t0
     // a0 = hart id, a1 = device tree: untouched so far.
