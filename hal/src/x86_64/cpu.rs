@@ -1,12 +1,14 @@
 //! The processor: feature detection and control registers (SMEP, SMAP, UMIP,
-//! global pages), the `Cpu` trait (interrupt flag, `hlt`, `rdtsc`, `ud2`)
-//! and ending the machine through QEMU's isa-debug-exit device.
+//! FSGSBASE, global pages), the `Cpu` trait (interrupt flag, `hlt`, `rdtsc`,
+//! `ud2`, entering user mode), port I/O, and ending the machine through
+//! QEMU's isa-debug-exit device.
 
-use super::{Arch, gdt};
-use crate::api::{Cpu, ExitCode};
+use super::{Arch, gdt, user};
+use crate::api::{Cpu, ExitCode, PortIo};
 use core::arch::asm;
 use core::arch::x86_64::{__cpuid, __cpuid_count};
 use core::sync::atomic::{AtomicBool, Ordering};
+use x86_64::instructions::port::Port;
 use x86_64::instructions::{hlt, interrupts};
 use x86_64::registers::control::{Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags};
@@ -20,6 +22,7 @@ const EXIT_FAILURE: u32 = 0x11; // QEMU exit status 35
 static NX: AtomicBool = AtomicBool::new(false);
 static PAGES_1G: AtomicBool = AtomicBool::new(false);
 static SMAP: AtomicBool = AtomicBool::new(false);
+static FSGSBASE: AtomicBool = AtomicBool::new(false);
 
 /// Whether EFER.NXE is on, so page-table entries may carry the NX bit.
 pub(super) fn nx_enabled() -> bool {
@@ -34,6 +37,12 @@ pub(super) fn has_1g_pages() -> bool {
 /// Whether CR4.SMAP is on (and so `clac`/`stac` exist).
 pub(super) fn smap_enabled() -> bool {
     SMAP.load(Ordering::Relaxed)
+}
+
+/// Whether CR4.FSGSBASE is on (`rdfsbase`, `wrfsbase`, `rdgsbase`,
+/// `wrgsbase` work, in user mode too).
+pub(super) fn fsgsbase_enabled() -> bool {
+    FSGSBASE.load(Ordering::Relaxed)
 }
 
 /// Clear RFLAGS.AC (what `clac` does), so SMAP applies. Done with
@@ -51,8 +60,8 @@ fn cpuid_1g_pages() -> bool {
     max_ext >= 0x8000_0001 && __cpuid(0x8000_0001).edx & (1 << 26) != 0
 }
 
-/// Bring up the boot CPU: GDT and TSS, then the protection features the
-/// CPU supports.
+/// Bring up the boot CPU: GDT and TSS, the protection features the CPU
+/// supports, then `syscall` and the per-CPU area (`user.rs`).
 pub(super) fn init() {
     gdt::init();
 
@@ -67,14 +76,14 @@ pub(super) fn init() {
         (0, 0)
     };
     let mut flags = Cr4Flags::PAGE_GLOBAL;
-    let mut names = ["", "", ""];
+    let mut names = ["", "", "", ""];
     if ebx7 & (1 << 7) != 0 {
         flags |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
         names[0] = " smep";
     }
-    // SMAP: the kernel never touches user pages yet. The user-copy routines
-    // (issue 3) must set RFLAGS.AC around their accesses (with popfq rather
-    // than stac/clac, see `clear_ac`).
+    // SMAP: the kernel never touches user pages through user addresses (it
+    // reads and writes user memory through the direct map, after walking
+    // the user's page table), so AC stays clear in the kernel.
     if ebx7 & (1 << 20) != 0 {
         flags |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
         names[1] = " smap";
@@ -83,21 +92,31 @@ pub(super) fn init() {
         flags |= Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION;
         names[2] = " umip";
     }
+    // FSGSBASE: cheap FS base switches for TLS (see `user.rs` for what
+    // user mode may then do with its FS and GS bases).
+    if ebx7 & (1 << 0) != 0 {
+        flags |= Cr4Flags::FSGSBASE;
+        names[3] = " fsgsbase";
+    }
     // SAFETY: every flag set is supported by this CPU (checked above) and
     // none changes how the kernel runs: global pages only affect TLB
     // flushing, SMEP/SMAP/UMIP only restrict access to user pages and
-    // descriptor-table instructions from user mode, and the kernel maps no
-    // user pages.
+    // descriptor-table instructions from user mode (the kernel reaches user
+    // memory only through the direct map), and FSGSBASE only makes four
+    // instructions available.
     unsafe { Cr4::update(|f| f.insert(flags)) };
     SMAP.store(flags.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION), Ordering::Relaxed);
+    FSGSBASE.store(flags.contains(Cr4Flags::FSGSBASE), Ordering::Relaxed);
     hal_println!(
-        "x86_64: cpu features: nx={} 1g-pages={}{}{}{}",
+        "x86_64: cpu features: nx={} 1g-pages={}{}{}{}{}",
         nx_enabled(),
         has_1g_pages(),
         names[0],
         names[1],
-        names[2]
+        names[2],
+        names[3]
     );
+    user::init();
 }
 
 impl Cpu for Arch {
@@ -141,7 +160,7 @@ impl Cpu for Arch {
         interrupts::disable();
         // SAFETY: port 0xf4 is QEMU's isa-debug-exit device (a write ends
         // QEMU); on a machine without it the write goes nowhere.
-        unsafe { x86_64::instructions::port::Port::<u32>::new(DEBUG_EXIT_PORT).write(value) };
+        unsafe { Port::<u32>::new(DEBUG_EXIT_PORT).write(value) };
         halt_forever()
     }
 
@@ -149,6 +168,44 @@ impl Cpu for Arch {
         // SAFETY: `ud2` raises #UD, which the trap code reports to the
         // kernel; it touches no memory or registers.
         unsafe { asm!("ud2", options(nomem, nostack)) };
+    }
+
+    fn enter_user(frame: &crate::TrapFrame) -> ! {
+        user::enter_user(frame)
+    }
+}
+
+/// Port I/O for IoPort capabilities: the kernel checks the capability, the
+/// hal does the access (in ring 0; user mode has no port access).
+impl PortIo for Arch {
+    const HAS_PORTS: bool = true;
+
+    fn port_in(port: u16, width: u8) -> Option<u32> {
+        // SAFETY: an `in` touches no memory; which device register it reads
+        // is the kernel's decision (an IoPort capability).
+        unsafe {
+            match width {
+                1 => Some(u32::from(Port::<u8>::new(port).read())),
+                2 => Some(u32::from(Port::<u16>::new(port).read())),
+                4 => Some(Port::<u32>::new(port).read()),
+                _ => None,
+            }
+        }
+    }
+
+    fn port_out(port: u16, width: u8, value: u32) -> bool {
+        // SAFETY: an `out` touches no memory; which device register it
+        // writes is the kernel's decision (an IoPort capability). Narrow
+        // widths write the low bytes of `value`.
+        unsafe {
+            match width {
+                1 => Port::<u8>::new(port).write(value as u8),
+                2 => Port::<u16>::new(port).write(value as u16),
+                4 => Port::<u32>::new(port).write(value),
+                _ => return false,
+            }
+        }
+        true
     }
 }
 

@@ -1,15 +1,19 @@
 //! The per-CPU GDT and TSS.
 //!
 //! Descriptor order follows what `syscall`/`sysret` need (IA32_STAR): kernel
-//! code and data at 0x08/0x10 (`STAR[47:32]` = 0x08), then a 32-bit user code
-//! placeholder, user data and 64-bit user code at 0x18/0x20/0x28
-//! (`STAR[63:48]` = 0x18: `sysret` loads SS = 0x20|3 and CS = 0x28|3), then
-//! the 16-byte TSS descriptor at 0x30.
+//! code and data at 0x08/0x10 (`STAR[47:32]` = 0x08), then an unused slot,
+//! user data and 64-bit user code at 0x18/0x20/0x28 (`STAR[63:48]` = 0x18:
+//! `sysretq` loads SS = 0x20|3 and CS = 0x28|3), then the 16-byte TSS
+//! descriptor at 0x30. The slot at 0x18 is where a 32-bit user code segment
+//! would go for `sysretl`; it stays null, so user mode cannot switch to
+//! compatibility mode (a far jump or `iretq` to 0x1b faults in user mode).
 //!
-//! The TSS holds RSP0 (the kernel stack for traps from user mode, set per
-//! thread by [`set_kernel_stack`]) and three IST stacks: double fault, NMI
-//! and machine check each run on their own stack, so a kernel stack overflow
-//! is reported instead of escalating to a triple fault.
+//! The TSS holds RSP0 (the kernel stack for traps from user mode: this
+//! CPU's kernel stack, set by `user::init` through [`set_kernel_stack`]) and
+//! three IST stacks: double fault, NMI and machine check each run on their
+//! own stack, so a kernel stack overflow is reported instead of escalating
+//! to a triple fault. The I/O permission bitmap is empty: user mode has no
+//! port access (IOPL is always 0).
 //!
 //! Each CPU needs its own GDT (the TSS descriptor's busy bit) and TSS; they
 //! live in [`PER_CPU`], indexed by `Cpu::id()` (only the boot CPU for now).
@@ -23,12 +27,9 @@ use x86_64::structures::DescriptorTablePointer;
 
 pub(super) const KERNEL_CS: u16 = 0x08;
 pub(super) const KERNEL_SS: u16 = 0x10;
-/// `STAR[63:48]` for `sysret` (the 32-bit user code placeholder).
-#[allow(dead_code)] // for the syscall path (issue 3)
+/// `STAR[63:48]` for `sysretq` (the null slot below user data).
 pub(super) const USER_BASE: u16 = 0x18;
-#[allow(dead_code)] // for user threads (issue 3)
 pub(super) const USER_SS: u16 = 0x20 | 3;
-#[allow(dead_code)] // for user threads (issue 3)
 pub(super) const USER_CS: u16 = 0x28 | 3;
 const TSS_SEL: u16 = 0x30;
 
@@ -83,7 +84,7 @@ const EMPTY_CPU: PerCpu = PerCpu {
         0,
         segment(0x9a, 0xa), // kernel code: present, ring 0, exec/read; L=1, G=1
         segment(0x92, 0xc), // kernel data: present, ring 0, read/write; D=1, G=1
-        segment(0xfa, 0xc), // user code 32 (placeholder for sysret's layout)
+        0,                  // no 32-bit user code (see the module docs)
         segment(0xf2, 0xc), // user data: ring 3, read/write
         segment(0xfa, 0xa), // user code 64: ring 3, exec/read, L=1
         0,                  // TSS, filled in by `init`
@@ -168,7 +169,6 @@ pub(super) fn init() {
 /// # Safety
 /// `top` must be the 16-byte aligned top of a mapped, writable kernel stack
 /// that nothing else uses while this CPU can trap from user mode.
-#[allow(dead_code)] // for user threads (issue 3)
 pub(super) unsafe fn set_kernel_stack(top: u64) {
     let p = PER_CPU[0].0.get();
     // SAFETY: the TSS belongs to this CPU, which reads RSP0 only on a trap

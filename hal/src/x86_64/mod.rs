@@ -1,6 +1,7 @@
 //! The x86_64 port: PVH boot under QEMU/KVM, 4-level paging, a 64-bit GDT
-//! with a TSS, an IDT with uniform asm stubs, the local APIC timer, the
-//! IOAPIC and the COM1 16550 UART.
+//! with a TSS, an IDT with uniform asm stubs, `syscall`/`sysret` and user
+//! mode (`user.rs`), the local APIC timer, the IOAPIC and the COM1 16550
+//! UART.
 //!
 //! Memory layout (see `kernel.ld`):
 //! - the kernel image is loaded at physical [`KERNEL_PHYS`] and runs at
@@ -13,7 +14,13 @@
 //! - 0..32: CPU exceptions;
 //! - 0x20..0x30: the legacy 8259 PICs (remapped there and masked; spurious);
 //! - `0x30 + gsi`: IOAPIC inputs (`irq`);
-//! - 0xef: local APIC timer; 0xfe: local APIC error; 0xff: APIC spurious.
+//! - 0xef: local APIC timer; 0xfe: local APIC error; 0xff: APIC spurious;
+//! - 0x100 (no IDT entry): the `vector` of frames built by the `syscall`
+//!   entry.
+//!
+//! User mode (`user.rs`): `syscall`/`sysretq` with the same frame as traps,
+//! one kernel stack per CPU (TSS.RSP0 and the per-CPU area GS points at in
+//! the kernel), every return to user mode sanitized.
 
 /// Print a line on the serial console from the hal: boot messages before
 /// the kernel has its console, and hal diagnostics. Textually scoped: defined
@@ -33,6 +40,7 @@ mod mmu;
 mod serial;
 mod timer;
 mod trap;
+mod user;
 
 pub use mmu::PageTable;
 pub use trap::TrapFrame;
