@@ -157,6 +157,9 @@ pub fn map_frame(
     }
     let bits = frame.size_bits().ok_or(Error::WrongType)?;
     let size = page_size(bits)?;
+    if vaddr & (size.bytes() - 1) != 0 {
+        return Err(Error::AlignmentError);
+    }
     let va = UserAddr::new(vaddr, size.bytes(), size.bytes())?;
     let flags = map_flags(frame, rights)?;
     let (root, asid) = live_vspace(k, vspace)?;
@@ -211,6 +214,11 @@ pub fn map_table(
     if pt_cap.table_mapping().is_some() {
         return Err(Error::AlreadyMapped);
     }
+    // Only the sole cap to a table may link it: copies start unmapped, and
+    // two links to one table would alias (or loop) page tables.
+    if !kcore::cdt::is_final(&crate::object::slots::Slots, slot)? {
+        return Err(Error::RevokeFirst);
+    }
     let va = UserAddr::new(vaddr & !0xfff, 4096, 4096)?;
     let (root, asid) = live_vspace(k, vspace)?;
     table(root).map_table(VirtAddr(va.addr()), PhysAddr(pt_cap.addr())).map_err(map_error)?;
@@ -220,11 +228,18 @@ pub fn map_table(
     Ok(())
 }
 
-/// Unlink the table a page-table cap records, if it is still linked.
+/// Unlink the table a page-table cap records, if it is still linked, and
+/// clear it: entries left in an unlinked table would come back to life if
+/// it were linked again elsewhere (seL4 clears it the same way).
 pub fn unmap_table_cap(k: &mut Kernel, pt_cap: &Cap) {
     let Some((asid, vaddr)) = pt_cap.table_mapping() else { return };
-    let Some(root) = asid_root(k, asid) else { return };
-    let _ = table(root).unmap_table(VirtAddr(vaddr), PhysAddr(pt_cap.addr()));
+    if let Some(root) = asid_root(k, asid) {
+        let _ = table(root).unmap_table(VirtAddr(vaddr), PhysAddr(pt_cap.addr()));
+    }
+    // SAFETY: the table is unlinked from every address space (only this
+    // cap could link it, see `map_table`), so nothing walks it; it is a
+    // page of RAM carved from untyped.
+    unsafe { crate::mem::phys::zero(pt_cap.addr(), 4096) };
 }
 
 /// PageTableUnmap.
