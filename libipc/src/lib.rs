@@ -5,14 +5,23 @@
 //!   message-info word, error codes, invocation labels, fault kinds.
 //! - [`bootarchive`]: the boot archive the image builder packs and the kernel
 //!   reads (format documented in `docs/boot-archive.md`).
+//! - [`cap`]: typed capabilities (`Cap<Endpoint>`, `Cap<Thread>`, ...) with
+//!   one method per invocation; the argument encodings are pure and tested
+//!   on the host, the invoking methods exist on the bare-metal targets.
+//! - `sys` (bare-metal targets only): the syscall stubs, the IPC buffer and
+//!   the message operations (send, call, recv, reply-recv, ...). The crate's
+//!   only unsafe code is there: the trap and the IPC-buffer accesses.
 //!
 //! The server protocols join this crate as the servers are built.
 
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 #[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 
 pub mod abi;
 pub mod bootarchive;
+pub mod cap;
+#[cfg(target_os = "none")]
+pub mod sys;
