@@ -21,6 +21,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod api;
+mod uart16550;
 
 #[cfg(target_arch = "x86_64")]
 #[path = "x86_64/mod.rs"]

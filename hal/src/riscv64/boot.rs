@@ -23,12 +23,12 @@
 //! kernel drops the identity map when it activates its own table.
 
 use super::dtb::{self, Platform, Ranges};
-use super::serial::Writer;
 use super::{Arch, PHYS_MAP_SIZE, PHYS_OFFSET, cpu, irq, phys_to_virt, serial, timer};
 use crate::api::{
     BootInfo, Cpu, ExitCode, KernelSection, MAX_CMDLINE, MAX_MEMORY_REGIONS, MAX_MMIO_REGIONS,
     MapFlags, MemoryKind, MemoryRegion, PhysAddr, PhysRange, VirtAddr,
 };
+use crate::uart16550::Writer;
 use core::arch::global_asm;
 use core::fmt::Write;
 use spin::Once;
