@@ -1,0 +1,81 @@
+//! rt: the runtime of native rint programs. What runs between the kernel
+//! starting a thread and the program's `main`, and what runs when the
+//! program ends or panics.
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use libipc::abi::BootInfo;
+//!
+//! rt::entry!(main);
+//!
+//! fn main(boot: &'static BootInfo) {
+//!     rt::println!("hello from the root task, {} untypeds", boot.untyped.end - boot.untyped.start);
+//! }
+//! ```
+//!
+//! - `_start` (per arch, in `start.rs`): aligns the stack the kernel gave
+//!   and calls the program's `__rint_main` with the first argument register
+//!   untouched, nothing else. [`entry!`] defines `__rint_main`.
+//! - [`entry!`]`(main)`: a root task, started with the address of its
+//!   `BootInfo` as argument. The runtime checks the boot info, registers the
+//!   IPC buffer the kernel mapped (`BootInfo::ipc_buffer`) with
+//!   `libipc::sys`, and calls `main(boot)`. Programs that init starts will
+//!   get their own form of the macro (their start argument will describe
+//!   their capabilities); `_start` and the rest stay as they are.
+//! - When `main` returns, or on a panic, the runtime suspends the program's
+//!   thread ([`exit`]): the root task suspends `slots::INIT_THREAD`. A panic
+//!   prints its message first.
+//! - [`print!`]/[`println!`] write through the `DebugWrite` syscall, in
+//!   chunks of at most 960 bytes (the IPC buffer's message area). They use
+//!   the IPC buffer of the thread the runtime started: other threads of the
+//!   program must not print through them (they have their own buffers; see
+//!   `libipc::sys::IpcBuf::debug_write`).
+//!
+//! No heap yet. Bare-metal targets only: on the host the crate is empty, so
+//! that `cargo test --workspace` and host clippy still build it.
+
+#![no_std]
+#![deny(unsafe_code)]
+
+#[cfg(target_os = "none")]
+pub use libipc;
+
+#[cfg(target_os = "none")]
+mod io;
+#[cfg(target_os = "none")]
+#[allow(unsafe_code)]
+mod start;
+
+#[cfg(target_os = "none")]
+pub use io::{_print, DebugWriter};
+#[cfg(target_os = "none")]
+pub use start::{exit, start_root};
+
+/// Declare the program's `main`: `rt::entry!(main)` with
+/// `fn main(boot: &'static BootInfo)` makes a root task.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        /// The program's entry, called by the runtime's `_start` with the
+        /// first argument register.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn __rint_main(arg0: u64) -> ! {
+            let main: fn(&'static $crate::libipc::abi::BootInfo) = $main;
+            $crate::start_root(arg0, main)
+        }
+    };
+}
+
+/// Print to the kernel console (`DebugWrite`).
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::_print(format_args!($($arg)*)) };
+}
+
+/// Print a line to the kernel console (`DebugWrite`).
+#[macro_export]
+macro_rules! println {
+    () => { $crate::_print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::_print(format_args!("{}\n", format_args!($($arg)*))) };
+}
