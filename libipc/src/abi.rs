@@ -166,6 +166,9 @@ abi_enum! {
         AlreadyMapped = 14,
         /// Nothing is mapped or bound there.
         NotMapped = 15,
+        /// The blocking operation was cancelled: the thread was suspended
+        /// (and later resumed) while it waited.
+        Cancelled = 16,
     }
 }
 

@@ -160,9 +160,14 @@ pub fn resume_thread(k: &mut Kernel, t: u64) {
     }
 }
 
-/// Stop a thread wherever it is.
+/// Stop a thread wherever it is. A blocking syscall it was in returns
+/// `Cancelled` when it is resumed.
 pub fn suspend(k: &mut Kernel, t: u64) {
+    let blocked = !matches!(tcb(t).get().state(), ThreadState::Running | ThreadState::Inactive);
     endpoint::cancel_ipc(k, t);
+    if blocked && tcb(t).get().fault == 0 {
+        crate::ipc::set_error(t, Error::Cancelled);
+    }
     tcb(t).get_mut().set_state(ThreadState::Inactive);
     k.deschedule(t);
 }

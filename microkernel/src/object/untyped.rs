@@ -47,6 +47,11 @@ pub fn retype(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
         return Err(Error::InvalidArgument);
     }
     let obj_bits = kcore::object_size_bits(ty, user_bits)?;
+    // A child untyped as large as its parent would be indistinguishable from
+    // a copy of it in the derivation tree: copy the cap instead.
+    if ty == CapType::Untyped && call.cap.size_bits() == Some(obj_bits) {
+        return Err(Error::RangeError);
+    }
     let plan = ut.plan_retype(obj_bits, count)?;
     let mut dests = [kcore::SlotId::NONE; MAX_RETYPE_COUNT as usize];
     for (i, d) in dests.iter_mut().enumerate().take(count as usize) {
