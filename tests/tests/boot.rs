@@ -39,14 +39,26 @@ both_arches!(selftest_boot_passes, |arch: Arch| {
     assert!((50..=2000).contains(&ms), "10 ticks at 100 Hz took {ms} ms");
 });
 
-both_arches!(default_image_boots_and_idles, |arch: Arch| {
-    let run = Boot::new("default", arch).until("kernel: boot complete").run();
+both_arches!(default_image_starts_init, |arch: Arch| {
+    let run = Boot::new("default", arch).until("init: nothing more to start yet").run();
     run.expect_matched()
         .expect(&format!("microkernel on {arch}"))
         .expect("archive: 2 entries")
         .expect("  init ")
         .expect("  manifest.toml ")
+        .expect("kernel: boot complete; starting init")
+        .expect("init: running as the root task;")
+        .expect("init: boot archive at 0x200000000, 2 entries:")
         .expect_not("FATAL");
+    // init sees RAM as untyped: most of the 256 MiB machine.
+    let line = run.line("init: running as the root task;").expect("init line");
+    let mib: u64 = line
+        .split(" MiB of RAM")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("MiB figure");
+    assert!((128..=256).contains(&mib), "{line}");
 });
 
 both_arches!(boots_without_archive, |arch: Arch| {

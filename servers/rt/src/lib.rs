@@ -50,7 +50,7 @@ mod start;
 #[cfg(target_os = "none")]
 pub use io::{_print, DebugWriter};
 #[cfg(target_os = "none")]
-pub use start::{exit, start_root};
+pub use start::{boot_archive, exit, start_root};
 
 /// Declare the program's `main`: `rt::entry!(main)` with
 /// `fn main(boot: &'static BootInfo)` makes a root task.

@@ -88,6 +88,20 @@ fn boot_info(addr: u64) -> Option<&'static BootInfo> {
     (boot.magic == BOOT_INFO_MAGIC).then_some(boot)
 }
 
+/// The boot archive as the kernel mapped it into the root task (read-only,
+/// at `BootInfo::archive_vaddr`); empty if there is none.
+pub fn boot_archive(boot: &'static BootInfo) -> &'static [u8] {
+    let (addr, len) = (boot.archive_vaddr, boot.archive_size);
+    if addr == 0 || len == 0 || addr.checked_add(len).is_none() {
+        return &[];
+    }
+    let p = core::ptr::with_exposed_provenance::<u8>(addr as usize);
+    // SAFETY: the kernel maps the whole archive (`archive_size` bytes) at
+    // `archive_vaddr` read-only for the root task's lifetime, and nothing
+    // writes those frames; bytes are valid for any content.
+    unsafe { core::slice::from_raw_parts(p, len as usize) }
+}
+
 /// End the program: suspend its thread. If that fails, give the CPU away
 /// forever.
 pub fn exit() -> ! {
