@@ -156,15 +156,7 @@ impl Sc {
         cbs: Cbs::new(Reservation::implicit(1, 1)),
         quantum: 1,
         quantum_left: 1,
-        obs: Observed {
-            burst: 0,
-            last_wake: None,
-            interval: 0,
-            short_streak: 0,
-            streak_max: 0,
-            overruns: 0,
-            penalty: 0,
-        },
+        obs: Observed::NEW,
     };
 
     const fn is_edf(&self) -> bool {
@@ -229,6 +221,7 @@ impl<const N: usize> Scheduler<N> {
                 throttles: 0,
                 promotions: 0,
                 refusals: 0,
+                retunes: 0,
                 demotions: 0,
                 events_dropped: 0,
             },
@@ -452,6 +445,25 @@ impl<const N: usize> Scheduler<N> {
         }
     }
 
+    /// Blocked adaptive EDF context `i` gets the reservation `r` derived
+    /// from its recent jobs: always when it shrinks, when admission allows
+    /// when it grows.
+    fn retune(&mut self, i: u16, r: Reservation, now: Time) {
+        let bw = r.bandwidth();
+        let Some(&sc) = self.scs.get(usize::from(i)) else { return };
+        if sc.state != State::Blocked || (bw > sc.bw && self.admit(bw, sc.bw).is_err()) {
+            return;
+        }
+        self.edf_bw = self.edf_bw.saturating_sub(sc.bw).saturating_add(bw);
+        if let Some(sc) = self.at(i) {
+            sc.class = Class::Edf(r);
+            sc.bw = bw;
+            sc.cbs = Cbs::new(r);
+        }
+        self.stats.retunes += 1;
+        self.emit(Event::Retuned { id: Id(i), at: now, reservation: r });
+    }
+
     /// The next time a throttled server gets its budget back (a decision
     /// may change then).
     fn next_replenish(&self) -> Time {
@@ -638,18 +650,24 @@ impl<const N: usize> Policy for Scheduler<N> {
         }
         let classify = self.config.classify;
         let mut promotion = None;
+        let mut retune = None;
         if let Some(s) = self.at(i) {
             s.state = State::Blocked;
             if s.base.adaptive {
                 match s.class {
                     Class::Rr { quantum } => promotion = s.obs.rr_blocked(quantum, &classify),
-                    Class::Edf(_) if !s.cbs.throttled => s.obs.edf_completed(),
+                    Class::Edf(r) if !s.cbs.throttled => {
+                        retune = s.obs.edf_completed(r, &classify);
+                    }
                     Class::Edf(_) => {}
                 }
             }
         }
         if let Some(r) = promotion {
             self.promote(i, r, now);
+        }
+        if let Some(r) = retune {
+            self.retune(i, r, now);
         }
         Ok(())
     }

@@ -142,6 +142,9 @@ pub enum Event {
     Promoted { id: Id, at: Time, reservation: Reservation },
     /// A promotion was due, but admission refused it; the context stays RR.
     PromotionRefused { id: Id, at: Time, error: AdmitError },
+    /// An adaptive EDF context got a new reservation derived from its own
+    /// recent jobs (smaller, or larger after an overrun).
+    Retuned { id: Id, at: Time, reservation: Reservation },
     /// An EDF context kept exhausting its budget and is round robin again.
     Demoted { id: Id, at: Time },
     /// An EDF context exhausted its budget and waits for its replenishment.
@@ -163,6 +166,8 @@ pub struct Stats {
     pub promotions: u64,
     /// Promotions refused by admission.
     pub refusals: u64,
+    /// Reservations changed by retuning.
+    pub retunes: u64,
     /// Demotions to RR.
     pub demotions: u64,
     /// Events lost because the queue was full.

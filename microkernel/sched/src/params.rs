@@ -105,6 +105,11 @@ pub struct Classify {
     /// Consecutive jobs that exhaust their full budget before an adaptive
     /// EDF context is demoted.
     pub demote_after: u8,
+    /// Consecutive jobs within budget after which an adaptive EDF
+    /// context's reservation is derived again (and shrunk if that saves a
+    /// quarter or more). Longer than `promote_after`: a retuned budget
+    /// must cover the longest burst, so it needs more samples.
+    pub retune_after: u8,
     /// A burst is short if it used less than this share of the quantum.
     pub short_pct: u8,
     /// Each demotion or refused promotion doubles the streak the next
@@ -124,6 +129,7 @@ impl Classify {
     pub const DEFAULT: Self = Self {
         promote_after: 4,
         demote_after: 3,
+        retune_after: 16,
         short_pct: 50,
         max_backoff: 4,
         headroom_pct: 150,
@@ -188,6 +194,7 @@ impl Config {
         let c = &self.classify;
         if c.promote_after == 0
             || c.demote_after == 0
+            || c.retune_after == 0
             || c.short_pct == 0
             || c.headroom_pct < 100
             || c.min_period == 0

@@ -53,6 +53,7 @@ impl<const N: usize> RoundRobin<N> {
                 throttles: 0,
                 promotions: 0,
                 refusals: 0,
+                retunes: 0,
                 demotions: 0,
                 events_dropped: 0,
             },

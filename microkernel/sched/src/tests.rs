@@ -472,6 +472,73 @@ fn promotion_with_derived_deadline() {
 }
 
 #[test]
+fn a_reservation_derived_under_contention_is_retuned_down() {
+    let mut s = joint();
+    s.add(Id(0), Params::rr(10 * MS).adaptive(true)).expect("add");
+    // Behind other work it wakes every 40 ms and finds 4 ms of work.
+    let t = bursts(&mut s, Id(0), 0, 40 * MS, 4 * MS, 4);
+    let big = Reservation::implicit(6 * MS, 40 * MS);
+    assert!(
+        matches!(events(&mut s)[..], [Event::Promoted { reservation, .. }] if reservation == big)
+    );
+    assert_eq!(s.edf_bandwidth(), 150_000);
+    // On EDF it is served at once: 0.25 ms every 5 ms. After 16 such jobs
+    // it holds what it needs (0.375 ms / 5 ms), not what it needed then.
+    let t = bursts(&mut s, Id(0), t, 5 * MS, MS / 4, 15);
+    assert!(events(&mut s).is_empty());
+    let t = bursts(&mut s, Id(0), t, 5 * MS, MS / 4, 1);
+    let small = Reservation::implicit(375 * US, 5 * MS);
+    assert_eq!(
+        events(&mut s),
+        [Event::Retuned { id: Id(0), at: t - 5 * MS + MS / 4, reservation: small }]
+    );
+    assert_eq!(s.class_of(Id(0)), Some(Class::Edf(small)));
+    assert_eq!(s.edf_bandwidth(), 75_000);
+    // Not again while nothing shrinks by a quarter.
+    bursts(&mut s, Id(0), t, 5 * MS, MS / 4, 50);
+    assert!(events(&mut s).is_empty());
+    assert_eq!(s.stats().retunes, 1);
+}
+
+#[test]
+fn a_latency_job_that_overruns_grows_its_budget_and_is_not_demoted() {
+    let mut s = joint();
+    s.add(Id(0), edf(MS, 10 * MS).adaptive(true)).expect("add");
+    let mut t = 0;
+    for _ in 0..5 {
+        // Jobs of 1.2 ms: throttled at 1 ms, finished after the period.
+        s.wake(Id(0), t).expect("wake");
+        assert_eq!(s.pick(t).until, t + MS);
+        assert_eq!(s.pick(t + MS).run, None);
+        let d = s.pick(t + 10 * MS);
+        assert_eq!(d.run, Some(Id(0)));
+        s.block(Id(0), t + 10 * MS + MS / 5).expect("block");
+        s.check();
+        t += 20 * MS;
+        if matches!(s.class_of(Id(0)), Some(Class::Edf(r)) if r.budget > MS) {
+            break;
+        }
+    }
+    let grown = Reservation::implicit(1_800_000, 10 * MS);
+    assert_eq!(s.class_of(Id(0)), Some(Class::Edf(grown)));
+    assert!(events(&mut s).contains(&Event::Retuned {
+        id: Id(0),
+        at: 10 * MS + MS / 5,
+        reservation: grown
+    }));
+    assert_eq!(s.stats().demotions, 0);
+    // Not when admission says no: fill the CPU, overrun again.
+    s.add(Id(1), edf(7 * MS, 10 * MS)).expect("add");
+    s.wake(Id(0), t).expect("wake");
+    s.pick(t);
+    s.pick(t + 1_800_000);
+    s.pick(t + 10 * MS);
+    s.block(Id(0), t + 10 * MS + MS).expect("block");
+    assert_eq!(s.class_of(Id(0)), Some(Class::Edf(grown)));
+    s.check();
+}
+
+#[test]
 fn promotion_goes_through_admission_and_backs_off() {
     let mut s = joint();
     s.add(Id(1), edf(9 * MS, 10 * MS)).expect("add");

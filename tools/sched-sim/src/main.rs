@@ -47,6 +47,8 @@ Machine model:
   --decision-ns N      fixed cost of one scheduling decision (default 500)
   --step-ns N          cost per run-queue step of a decision (default 10)
 Output:
+  --tasks              list the generated tasks
+  --events             list the joint scheduler's reclassification events
   --csv FILE           write per-epoch data as CSV
   --svg FILE           write a plot of the per-epoch data
   --help               this text
@@ -63,6 +65,8 @@ struct Args {
     quantum: sched::Time,
     rr_quantum: Option<sched::Time>,
     declare: bool,
+    list_tasks: bool,
+    list_events: bool,
     csv: Option<String>,
     svg: Option<String>,
 }
@@ -74,6 +78,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         quantum: 10 * MS,
         rr_quantum: None,
         declare: false,
+        list_tasks: false,
+        list_events: false,
         csv: None,
         svg: None,
     };
@@ -97,6 +103,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
             "--latency-tasks" => a.workload.latency_tasks = val(&flag, it.next())?,
             "--cpu-tasks" => a.workload.cpu_tasks = val(&flag, it.next())?,
             "--declare" => a.declare = true,
+            "--tasks" => a.list_tasks = true,
+            "--events" => a.list_events = true,
             "--epochs" => a.sim.epochs = val(&flag, it.next())?,
             "--epoch-ms" => a.sim.epoch_len = ns(&flag, it.next(), MS as f64)?,
             "--quantum-ms" => a.quantum = ns(&flag, it.next(), MS as f64)?,
@@ -209,7 +217,32 @@ fn main() -> ExitCode {
         offered(true),
         offered(false)
     );
+    if args.list_tasks {
+        for (i, t) in tasks.iter().enumerate() {
+            match t.kind {
+                Kind::Latency { period, phase, burst } => println!(
+                    "task {i:2}: latency, period {:.1} ms, phase {:.2} ms, burst {:.3} ms (+-30%), offers {:.1}%",
+                    period as f64 / MS as f64,
+                    phase as f64 / MS as f64,
+                    burst as f64 / MS as f64,
+                    t.offered() * 100.0
+                ),
+                Kind::Cpu { mean_gap } => println!(
+                    "task {i:2}: CPU-bound, jobs of 5-50 ms every {:.1} ms on average, offers {:.1}%",
+                    mean_gap / MS as f64,
+                    t.offered() * 100.0
+                ),
+            }
+        }
+    }
     let runs = run_both(&args);
+    if args.list_events {
+        for r in &runs {
+            for e in &r.reclassified {
+                println!("{}: {}", r.policy, report::event(e));
+            }
+        }
+    }
     print!("{}", report::table(&runs));
     println!();
     print!("{}", report::verdict(&runs[0].total(0), &runs[1].total(0)));

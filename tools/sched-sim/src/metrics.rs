@@ -34,6 +34,7 @@ pub struct Epoch {
     /// replayed in a tight loop after the run, ns; 0 when not measured.
     pub host_ns: u64,
     pub promotions: u64,
+    pub retunes: u64,
     pub demotions: u64,
     pub throttles: u64,
     /// CPU-bound jobs finished.
@@ -108,6 +109,7 @@ impl Epoch {
         self.steps += o.steps;
         self.host_ns += o.host_ns;
         self.promotions += o.promotions;
+        self.retunes += o.retunes;
         self.demotions += o.demotions;
         self.throttles += o.throttles;
         self.cpu_jobs += o.cpu_jobs;

@@ -13,12 +13,12 @@ fn opt_ms(x: Option<f64>) -> String {
 }
 
 /// Header of the per-epoch table.
-pub const HEADER: &str = "epoch policy  busy%  useful%  ovh%  resp-mean-ms  resp-p99-ms  miss/jobs      miss%  switches   picks  steps/pick  host-ns/pick  promo/demo";
+pub const HEADER: &str = "epoch policy  busy%  useful%  ovh%  resp-mean-ms  resp-p99-ms  miss/jobs      miss%  switches   picks  steps/pick  host-ns/pick  promo/retune/demo";
 
 /// One table row.
 pub fn row(label: &str, policy: &str, e: &Epoch) -> String {
     format!(
-        "{label:>5} {policy:<6} {:>6.1} {:>8.1} {:>5.2} {:>13} {:>12} {:>10} {:>9.1} {:>9} {:>7} {:>11.1} {:>13.1} {:>6}/{}",
+        "{label:>5} {policy:<6} {:>6.1} {:>8.1} {:>5.2} {:>13} {:>12} {:>10} {:>9.1} {:>9} {:>7} {:>11.1} {:>13.1} {:>6}/{}/{}",
         e.busy_pct(),
         e.useful_pct(),
         e.overhead_pct(),
@@ -31,6 +31,7 @@ pub fn row(label: &str, policy: &str, e: &Epoch) -> String {
         e.steps_per_pick(),
         e.host_ns_per_pick(),
         e.promotions,
+        e.retunes,
         e.demotions,
     )
 }
@@ -51,6 +52,39 @@ pub fn table(runs: &[Run]) -> String {
         let _ = writeln!(s, "{}", row("all", r.policy, &r.total(0)));
     }
     s
+}
+
+/// A reclassification event as a line of text.
+pub fn event(e: &sched::Event) -> String {
+    use sched::Event;
+    match *e {
+        Event::Promoted { id, at, reservation: r } => format!(
+            "{:10.3} ms task {:2} promoted to EDF: budget {:.3} ms, period {:.3} ms",
+            ms(at as f64),
+            id.0,
+            ms(r.budget as f64),
+            ms(r.period as f64)
+        ),
+        Event::PromotionRefused { id, at, error } => {
+            format!("{:10.3} ms task {:2} promotion refused: {error:?}", ms(at as f64), id.0)
+        }
+        Event::Retuned { id, at, reservation: r } => format!(
+            "{:10.3} ms task {:2} retuned: budget {:.3} ms, period {:.3} ms",
+            ms(at as f64),
+            id.0,
+            ms(r.budget as f64),
+            ms(r.period as f64)
+        ),
+        Event::Demoted { id, at } => {
+            format!("{:10.3} ms task {:2} demoted to RR", ms(at as f64), id.0)
+        }
+        Event::Throttled { id, at, until } => format!(
+            "{:10.3} ms task {:2} throttled until {:.3} ms",
+            ms(at as f64),
+            id.0,
+            ms(until as f64)
+        ),
+    }
 }
 
 /// Relative change of `new` against `base`, in percent.
@@ -115,7 +149,7 @@ pub fn verdict(rr: &Epoch, joint: &Epoch) -> String {
 }
 
 /// CSV header.
-pub const CSV_HEADER: &str = "epoch,policy,busy_pct,useful_pct,overhead_pct,decide_ns,switch_ns,idle_ns,late_work_ns,resp_mean_us,resp_p99_us,jobs,misses,miss_pct,switches,picks,steps,steps_per_pick,host_ns_per_pick,promotions,demotions,throttles,cpu_jobs";
+pub const CSV_HEADER: &str = "epoch,policy,busy_pct,useful_pct,overhead_pct,decide_ns,switch_ns,idle_ns,late_work_ns,resp_mean_us,resp_p99_us,jobs,misses,miss_pct,switches,picks,steps,steps_per_pick,host_ns_per_pick,promotions,retunes,demotions,throttles,cpu_jobs";
 
 /// The per-epoch data as CSV.
 pub fn csv(runs: &[Run]) -> String {
@@ -125,7 +159,7 @@ pub fn csv(runs: &[Run]) -> String {
         for (i, e) in r.epochs.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "{i},{},{:.3},{:.3},{:.4},{},{},{},{},{},{},{},{},{:.3},{},{},{},{:.3},{:.1},{},{},{},{}",
+                "{i},{},{:.3},{:.3},{:.4},{},{},{},{},{},{},{},{},{:.3},{},{},{},{:.3},{:.1},{},{},{},{},{}",
                 r.policy,
                 e.busy_pct(),
                 e.useful_pct(),
@@ -145,6 +179,7 @@ pub fn csv(runs: &[Run]) -> String {
                 e.steps_per_pick(),
                 e.host_ns_per_pick(),
                 e.promotions,
+                e.retunes,
                 e.demotions,
                 e.throttles,
                 e.cpu_jobs,
@@ -158,15 +193,17 @@ pub fn csv(runs: &[Run]) -> String {
 struct Panel {
     title: &'static str,
     value: fn(&Epoch) -> f64,
+    /// A percentage: the axis ends at 100 unless a value is above.
+    percent: bool,
 }
 
 const PANELS: [Panel; 6] = [
-    Panel { title: "useful CPU utilisation (%)", value: Epoch::useful_pct },
-    Panel { title: "busy CPU (%)", value: Epoch::busy_pct },
-    Panel { title: "scheduling overhead (% of CPU)", value: Epoch::overhead_pct },
-    Panel { title: "context switches per second", value: switches_per_s },
-    Panel { title: "p99 response time, latency jobs (ms)", value: p99_ms },
-    Panel { title: "deadline misses (% of latency jobs)", value: Epoch::miss_pct },
+    Panel { title: "useful CPU utilisation (%)", value: Epoch::useful_pct, percent: true },
+    Panel { title: "busy CPU (%)", value: Epoch::busy_pct, percent: true },
+    Panel { title: "scheduling overhead (% of CPU)", value: Epoch::overhead_pct, percent: false },
+    Panel { title: "context switches per second", value: switches_per_s, percent: false },
+    Panel { title: "p99 response time, latency jobs (ms)", value: p99_ms, percent: false },
+    Panel { title: "deadline misses (% of latency jobs)", value: Epoch::miss_pct, percent: true },
 ];
 
 fn switches_per_s(e: &Epoch) -> f64 {
@@ -241,7 +278,7 @@ pub fn svg(runs: &[Run], title: &str) -> String {
         let (x0, y0) = (ox + ML, oy + MT);
         let (pw, ph) = (PW - ML - MR, PH - MT - MB);
         let vmax = runs.iter().flat_map(|r| r.epochs.iter().map(panel.value)).fold(0.0, f64::max);
-        let ymax = nice_max(vmax * 1.05);
+        let ymax = if panel.percent && vmax <= 100.0 { 100.0 } else { nice_max(vmax * 1.05) };
         let xpos = |i: usize| {
             if n == 1 { x0 + pw / 2.0 } else { x0 + pw * i as f64 / (n - 1) as f64 }
         };
@@ -305,6 +342,18 @@ pub fn svg(runs: &[Run], title: &str) -> String {
                 let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
                 let _ = writeln!(s, r#"<circle cx="{x}" cy="{y}" r="2.5" fill="{c}"/>"#);
             }
+            // The last value, written above (first run) or below the point.
+            if let Some(e) = r.epochs.last() {
+                let v = (panel.value)(e);
+                let (x, y) = (xpos(r.epochs.len() - 1), ypos(v));
+                let dy = if k == 0 { -7.0 } else { 15.0 };
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{x:.1}" y="{:.1}" text-anchor="end" fill="{c}" font-size="11">{}</text>"#,
+                    (y + dy).clamp(y0 + 10.0, y0 + ph - 3.0),
+                    fmt_value(v)
+                );
+            }
         }
     }
     let _ = writeln!(s, "</svg>");
@@ -312,11 +361,19 @@ pub fn svg(runs: &[Run], title: &str) -> String {
 }
 
 fn fmt_tick(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v >= 100.0 {
+    if v.fract() == 0.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_value(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")
@@ -330,7 +387,7 @@ mod tests {
     fn run(policy: &'static str, useful: u64) -> Run {
         let e =
             Epoch { len: 100, busy: 90, useful, responses: vec![1_000_000], ..Default::default() };
-        Run { policy, epochs: vec![e.clone(), e] }
+        Run { policy, epochs: vec![e.clone(), e], reclassified: Vec::new() }
     }
 
     #[test]

@@ -66,6 +66,9 @@ struct TaskState {
 pub struct Run {
     pub policy: &'static str,
     pub epochs: Vec<Epoch>,
+    /// Reclassification events (promotions, refusals, retunes, demotions),
+    /// in order.
+    pub reclassified: Vec<Event>,
 }
 
 impl Run {
@@ -90,6 +93,7 @@ struct Machine<'a, P: Policy> {
     steps_seen: u64,
     /// Every scheduler call, for the host-time replay.
     calls: Vec<Call>,
+    reclassified: Vec<Event>,
 }
 
 /// A scheduler call the simulation made.
@@ -196,8 +200,12 @@ impl<P: Policy> Machine<'_, P> {
             match e {
                 Event::Promoted { .. } => ep.promotions += 1,
                 Event::Demoted { .. } => ep.demotions += 1,
+                Event::Retuned { .. } => ep.retunes += 1,
                 Event::Throttled { .. } => ep.throttles += 1,
                 Event::PromotionRefused { .. } => {}
+            }
+            if !matches!(e, Event::Throttled { .. }) {
+                self.reclassified.push(e);
             }
         }
     }
@@ -276,7 +284,7 @@ impl<P: Policy> Machine<'_, P> {
     /// The main loop. The scheduler decides again when a task wakes or
     /// blocks and when the decision's time is up (the one-shot timer); a
     /// job released to a task that is already runnable changes nothing.
-    fn run(mut self) -> (Vec<Epoch>, Vec<Call>) {
+    fn run(mut self) -> (Vec<Epoch>, Vec<Call>, Vec<Event>) {
         let mut decision: Option<Decision> = None;
         while self.now < self.end {
             if self.release_due() {
@@ -318,7 +326,7 @@ impl<P: Policy> Machine<'_, P> {
             last.overdue += overdue;
             last.late_work += late_work;
         }
-        (self.epochs, self.calls)
+        (self.epochs, self.calls, self.reclassified)
     }
 }
 
@@ -349,15 +357,16 @@ pub fn simulate<P: Policy + Clone>(policy: P, tasks: &[TaskSpec], cfg: &SimConfi
         last_ran: None,
         steps_seen,
         calls: Vec::new(),
+        reclassified: Vec::new(),
     };
-    let (mut epochs, calls) = m.run();
+    let (mut epochs, calls, reclassified) = m.run();
     if let Some(initial) = initial {
         let host = replay(&initial, &calls, cfg.epoch_len, cfg.epochs);
         for (e, ns) in epochs.iter_mut().zip(host) {
             e.host_ns = ns;
         }
     }
-    Run { policy: name, epochs }
+    Run { policy: name, epochs, reclassified }
 }
 
 #[cfg(test)]
