@@ -15,6 +15,8 @@ pub struct Epoch {
     pub useful: Time,
     /// Latency work on jobs that finished late (or not by the end).
     pub late_work: Time,
+    /// CPU-bound work (part of `useful`).
+    pub cpu_work: Time,
     /// Modelled time spent deciding (per pick) and switching.
     pub decide: Time,
     pub switch: Time,
@@ -98,6 +100,7 @@ impl Epoch {
         self.busy += o.busy;
         self.useful += o.useful;
         self.late_work += o.late_work;
+        self.cpu_work += o.cpu_work;
         self.decide += o.decide;
         self.switch += o.switch;
         self.idle += o.idle;

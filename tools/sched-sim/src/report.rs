@@ -133,9 +133,11 @@ pub fn verdict(rr: &Epoch, joint: &Epoch) -> String {
     );
     let _ = writeln!(
         s,
-        "busy CPU (any task work): rr {:.1}%, joint {:.1}%: {busy:+.1}%",
+        "busy CPU (any task work): rr {:.1}%, joint {:.1}%: {busy:+.1}%; of it CPU-bound work: rr {:.1}%, joint {:.1}%",
         rr.busy_pct(),
-        joint.busy_pct()
+        joint.busy_pct(),
+        rr.pct(rr.cpu_work),
+        joint.pct(joint.cpu_work)
     );
     let _ = writeln!(
         s,
@@ -149,7 +151,7 @@ pub fn verdict(rr: &Epoch, joint: &Epoch) -> String {
 }
 
 /// CSV header.
-pub const CSV_HEADER: &str = "epoch,policy,busy_pct,useful_pct,overhead_pct,decide_ns,switch_ns,idle_ns,late_work_ns,resp_mean_us,resp_p99_us,jobs,misses,miss_pct,switches,picks,steps,steps_per_pick,host_ns_per_pick,promotions,retunes,demotions,throttles,cpu_jobs";
+pub const CSV_HEADER: &str = "epoch,policy,busy_pct,useful_pct,overhead_pct,decide_ns,switch_ns,idle_ns,late_work_ns,cpu_work_ns,resp_mean_us,resp_p99_us,jobs,misses,miss_pct,switches,picks,steps,steps_per_pick,host_ns_per_pick,promotions,retunes,demotions,throttles,cpu_jobs";
 
 /// The per-epoch data as CSV.
 pub fn csv(runs: &[Run]) -> String {
@@ -159,7 +161,7 @@ pub fn csv(runs: &[Run]) -> String {
         for (i, e) in r.epochs.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "{i},{},{:.3},{:.3},{:.4},{},{},{},{},{},{},{},{},{:.3},{},{},{},{:.3},{:.1},{},{},{},{},{}",
+                "{i},{},{:.3},{:.3},{:.4},{},{},{},{},{},{},{},{},{},{:.3},{},{},{},{:.3},{:.1},{},{},{},{},{}",
                 r.policy,
                 e.busy_pct(),
                 e.useful_pct(),
@@ -168,6 +170,7 @@ pub fn csv(runs: &[Run]) -> String {
                 e.switch,
                 e.idle,
                 e.late_work,
+                e.cpu_work,
                 e.mean_response().map_or(String::new(), |v| format!("{:.1}", v / 1e3)),
                 e.p99_response().map_or(String::new(), |v| format!("{:.1}", v as f64 / 1e3)),
                 e.jobs(),

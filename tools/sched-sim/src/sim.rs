@@ -230,6 +230,7 @@ impl<P: Policy> Machine<'_, P> {
                 split(from, seg_end, len, |e, piece| {
                     if let Some(ep) = epochs.get_mut(e) {
                         ep.useful += piece;
+                        ep.cpu_work += piece;
                     }
                 });
             }
