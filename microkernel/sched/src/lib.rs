@@ -27,8 +27,8 @@
 //!   bandwidth arithmetic (parts per million).
 //! - [`joint`]: [`Scheduler`], the joint RR+EDF policy.
 //! - [`rr`]: [`RoundRobin`], plain round robin, the baseline.
-//! - `classify`: the dynamic classification rules (promotion, demotion,
-//!   hysteresis), used by [`Scheduler`].
+//! - `classify`: the dynamic classification rules (promotion, retuning,
+//!   demotion, hysteresis), used by [`Scheduler`].
 //! - `list`: the fixed-capacity run queues.
 //!
 //! How the kernel uses it: one [`Scheduler`] per CPU, indexed by [`Id`]
