@@ -407,6 +407,12 @@ impl Cap {
     /// 0, that badge. Only an unbadged endpoint or notification cap can be
     /// badged: re-badging is `IllegalOperation`, a badge on another type
     /// `InvalidArgument`. Badge 0 keeps the current badge.
+    ///
+    /// On a CNode cap the "badge" sets the guard instead (seL4's CNode cap
+    /// data): bits 0..6 are the guard size, the bits above it the guard
+    /// value, which must fit the size; size plus radix at most 64
+    /// (`RangeError` otherwise). This is how user space builds CSpaces of
+    /// its own: CPtrs always resolve 64 bits deep.
     pub fn mint(&self, rights: Rights, badge: u64) -> Result<Cap, Error> {
         let mut cap = self.derive()?;
         cap.rights = cap.rights.intersect(rights);
@@ -416,6 +422,10 @@ impl Cap {
                     return Err(Error::IllegalOperation);
                 }
                 CapType::Endpoint | CapType::Notification => cap.word = badge,
+                CapType::CNode => {
+                    let guard_bits = (badge & 0x3f) as u8;
+                    cap = cap.with_guard(guard_bits, badge >> 6)?;
+                }
                 _ => return Err(Error::InvalidArgument),
             }
         }
@@ -543,9 +553,14 @@ mod tests {
         let n = Cap::notification(0x2000).mint(Rights::ALL, 1).unwrap();
         assert_eq!(n.badge(), 1);
         assert_eq!(Cap::thread(0x800).mint(Rights::ALL, 1), Err(Error::InvalidArgument));
+        // On a CNode the badge is guard data: size in bits 0..6, value above.
+        let c = Cap::cnode(0x4000, 2).unwrap().mint(Rights::ALL, 62 | (5 << 6)).unwrap();
+        assert_eq!((c.cnode_guard_bits(), c.cnode_guard()), (62, 5));
+        assert!(c.same_object(&Cap::cnode(0x4000, 2).unwrap()));
+        assert_eq!(Cap::cnode(0x4000, 2).unwrap().mint(Rights::ALL, 63), Err(Error::RangeError));
         assert_eq!(
-            Cap::cnode(0x4000, 2).unwrap().mint(Rights::ALL, 1),
-            Err(Error::InvalidArgument)
+            Cap::cnode(0x4000, 2).unwrap().mint(Rights::ALL, 2 | (4 << 6)),
+            Err(Error::RangeError)
         );
     }
 
