@@ -25,6 +25,7 @@
 mod archive;
 mod cmdline;
 mod console;
+mod fastpath;
 mod fault;
 mod ipc;
 mod mem;
@@ -87,6 +88,10 @@ fn kernel_main(info: &'static BootInfo) -> ! {
     kprintln!("timer: periodic tick at {} Hz", TICK_HZ);
 
     selftest::run(&cmdline);
+    if cmdline.get("rint.fastpath") == Some("off") {
+        fastpath::ENABLED.store(false, Ordering::Relaxed);
+        kprintln!("kernel: IPC fastpath off (rint.fastpath=off)");
+    }
     if cmdline.get("rint.exit_on_idle").is_some() {
         trap::EXIT_ON_IDLE.store(true, Ordering::Relaxed);
     }

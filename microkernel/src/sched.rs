@@ -64,7 +64,7 @@ impl Kernel {
     }
 
     /// Highest non-empty priority.
-    fn top_priority(&self) -> Option<usize> {
+    pub fn top_priority(&self) -> Option<usize> {
         (0..self.queue_bitmap.len())
             .rev()
             .find(|&w| self.queue_bitmap[w] != 0)

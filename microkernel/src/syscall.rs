@@ -31,6 +31,11 @@ pub fn handle(k: &mut Kernel, t: u64) {
     };
     tcb(t).get_mut().regs.skip_syscall_instruction();
     let info = MessageInfo::from_raw(info_raw);
+    if let Ok(i) = info
+        && crate::fastpath::try_fast(k, t, sc, cptr, i)
+    {
+        return;
+    }
     match sc {
         Syscall::Send | Syscall::NbSend | Syscall::Call => {
             let Ok(info) = info else { return set_error(t, Error::InvalidArgument) };

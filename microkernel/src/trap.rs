@@ -138,6 +138,11 @@ fn idle() {
         let sources = k.irqs.iter().any(|i| i.notification != 0);
         drop(k);
         if !sources {
+            kprintln!(
+                "kernel: IPC fastpath taken by {} calls and {} replies",
+                crate::fastpath::CALLS.load(Ordering::Relaxed),
+                crate::fastpath::REPLIES.load(Ordering::Relaxed)
+            );
             kprintln!("kernel: nothing can run any more; stopping the machine (rint.exit_on_idle)");
             Arch::exit(ExitCode::Success);
         }

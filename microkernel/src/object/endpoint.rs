@@ -232,6 +232,35 @@ pub fn destroy(k: &mut Kernel, pa: u64) {
     e.get_mut().state = IDLE;
 }
 
+/// The first receiver waiting on endpoint `pa`, if receivers wait.
+pub fn waiting_receiver(pa: u64) -> Option<u64> {
+    let e = ep(pa).get();
+    (e.state == RECEIVING && e.queue.head != 0).then_some(e.queue.head)
+}
+
+/// Whether senders wait on endpoint `pa`.
+pub fn has_sender(pa: u64) -> bool {
+    ep(pa).get().state == SENDING
+}
+
+/// Take `receiver` (the head of the receive queue) off endpoint `pa`.
+pub fn take_receiver(pa: u64, receiver: u64) {
+    let e = ep(pa).get_mut();
+    e.queue.remove(receiver);
+    if e.queue.is_empty() {
+        e.state = IDLE;
+    }
+}
+
+/// Queue `t` to receive on endpoint `pa` (which has no senders waiting).
+pub fn block_receiver(k: &mut Kernel, t: u64, pa: u64) {
+    tcb(t).get_mut().set_state(ThreadState::BlockedOnRecv);
+    k.deschedule(t);
+    let e = ep(pa).get_mut();
+    e.state = RECEIVING;
+    e.queue.push(t, pa);
+}
+
 /// Whether thread `t` is queued on endpoint `pa` to receive (for signals
 /// to a bound thread).
 pub fn is_receiving(t: u64) -> bool {

@@ -87,28 +87,37 @@ fn accel_name(a: Accel) -> &'static str {
     }
 }
 
-/// Build and boot `bench` on `arch`; print its lines. `false` if its main
-/// line never came.
-fn run(bench: &Bench, arch: Arch, accel: Accel) -> bool {
+/// Build and boot `bench` on `arch` with kernel arguments `append`; print
+/// its lines (names suffixed with `suffix`). The main line's median, or
+/// `None` if it never came.
+fn run(bench: &Bench, arch: Arch, accel: Accel, append: Option<&str>, suffix: &str) -> Option<u64> {
     let mut builder = Builder::new(repo_root());
     builder.quiet = true;
     let image = match builder.build(bench.image, arch) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("rint-bench: building image {} for {arch}: {e}", bench.image);
-            return false;
+            return None;
         }
     };
-    let options = Options { accel, ..Options::default() };
+    let options = Options { accel, append: append.map(String::from), ..Options::default() };
     let used = accel_name(qemu::resolve_accel(arch, accel));
     let run = run_qemu(&image, &options, None, TIMEOUT);
     let main = format!("bench: {} {arch} ", bench.line);
-    let mut found = false;
+    let mut found = None;
     for line in run.output.lines().map(str::trim_end).filter(|l| l.starts_with("bench: ")) {
-        println!("{line} accel={used}");
-        found |= line.starts_with(&main);
+        let mut parts = line.splitn(3, ' ');
+        let (_, name, rest) =
+            (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        println!("bench: {name}{suffix} {rest} accel={used}");
+        if line.starts_with(&main) {
+            found = rest
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("median_cycles="))
+                .and_then(|v| v.parse().ok());
+        }
     }
-    if !found {
+    if found.is_none() {
         eprintln!(
             "rint-bench: {} on {arch} printed no \"{}\" line (outcome {:?}, timed out {}, {:.1} s)",
             bench.name,
@@ -132,8 +141,21 @@ fn main() -> ExitCode {
         }
     };
     let mut ok = true;
-    for arch in &args.arches {
-        ok &= run(args.bench, *arch, args.accel);
+    for &arch in &args.arches {
+        // The kernel as it runs, then the same with the IPC fastpath off,
+        // side by side: the fastpath has to pay for itself.
+        let fast = run(args.bench, arch, args.accel, None, "");
+        let slow = run(args.bench, arch, args.accel, Some("rint.fastpath=off"), "_slowpath");
+        match (fast, slow) {
+            (Some(f), Some(s)) if f > 0 => {
+                println!(
+                    "bench: {}_fastpath_gain {arch} slowpath_over_fastpath={:.2}",
+                    args.bench.line,
+                    s as f64 / f as f64
+                );
+            }
+            _ => ok = false,
+        }
     }
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
