@@ -1,5 +1,6 @@
 //! rint's ABI crate: the one definition shared by the kernel, the servers and
-//! the host tools. Dependency-free and `no_std`.
+//! the host tools. `no_std`; its only dependencies are serde and postcard,
+//! for [`proto`].
 //!
 //! - [`abi`]: the kernel ABI: syscalls, capability types, rights, the
 //!   message-info word, error codes, invocation labels, fault kinds.
@@ -11,8 +12,11 @@
 //! - `sys` (bare-metal targets only): the syscall stubs, the IPC buffer and
 //!   the message operations (send, call, recv, reply-recv, ...). The crate's
 //!   only unsafe code is there: the trap and the IPC-buffer accesses.
-//!
-//! The server protocols join this crate as the servers are built.
+//! - [`proto`]: the server protocols, each declared once with
+//!   [`protocol!`]: postcard messages in the IPC buffer, typed clients,
+//!   server dispatch traits, bulk buffers and zero-copy channels
+//!   (`docs/protocols.md`). Host-testable; the parts that make syscalls
+//!   exist on the bare-metal targets only.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -23,5 +27,6 @@ extern crate alloc;
 pub mod abi;
 pub mod bootarchive;
 pub mod cap;
+pub mod proto;
 #[cfg(target_os = "none")]
 pub mod sys;
