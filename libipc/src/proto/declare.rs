@@ -47,7 +47,11 @@
 /// - `struct Client<T: Transport>` with `fn op(&mut self, args.. [, bulk: Bulk]) -> Result<Reply, Error>`
 ///   (and `Client::connect(ep)` on bare metal);
 /// - `trait Server` with `fn op(&mut self, caller: &Caller, args.. [, data: &[u8] | &mut [u8]]) -> Result<Reply, Error>`;
-/// - `fn dispatch(server, Incoming, out) -> proto::Reply`.
+/// - `fn dispatch(server, Incoming, out) -> proto::Reply` (and, on bare
+///   metal, `fn serve(ep, server)`: the receive-dispatch-reply loop).
+///
+/// Op names `new`, `transport`, `into_transport` and `connect` are taken by
+/// the client's own methods.
 #[macro_export]
 macro_rules! protocol {
     (
@@ -174,6 +178,17 @@ macro_rules! protocol {
             pub fn connect(ep: $crate::cap::Cap<$crate::cap::Endpoint>) -> Self {
                 Client::new($crate::proto::transport::Endpoint::new(ep))
             }
+        }
+
+        /// Serve this protocol on `ep` with `server` until receiving fails
+        /// (`proto::transport::serve` with this protocol's `dispatch`; a
+        /// server with bulk ops attaches regions with its own loop).
+        #[cfg(target_os = "none")]
+        pub fn serve<S: Server + ?Sized>(
+            ep: $crate::cap::Cap<$crate::cap::Endpoint>,
+            server: &mut S,
+        ) -> $crate::abi::Error {
+            $crate::proto::transport::serve(ep, |msg, out| dispatch(server, msg, out))
         }
 
         /// What a server of this protocol implements: one method per op.
