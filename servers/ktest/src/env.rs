@@ -118,7 +118,36 @@ pub struct Env {
     pub layout_ok: bool,
     /// Set by a test that could not run here; printed with its `ok`.
     pub skipped: Option<&'static str>,
+    /// What one kernel entry costs here, in steps of a simple loop
+    /// ([`Env::entry_cost`]; 0 until measured).
+    entry_cost: u64,
 }
+
+fn entry_cost_once() -> u64 {
+    const YIELDS: u64 = 64;
+    const STEPS: u64 = 1 << 18;
+    let t0 = arch::cycles();
+    for _ in 0..YIELDS {
+        sys::yield_now();
+    }
+    let t1 = arch::cycles();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..STEPS {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = core::hint::black_box(x);
+    }
+    let t2 = arch::cycles();
+    let per_entry = t1.saturating_sub(t0).max(1).saturating_mul(STEPS);
+    per_entry / t2.saturating_sub(t1).max(1).saturating_mul(YIELDS)
+}
+
+/// Above this many loop steps per kernel entry, kernel entries are slow
+/// (nested virtualisation makes them cost about a millisecond): the
+/// long-running tests then do the least their requirements allow. Under
+/// TCG an entry costs a few hundred steps, under nested KVM about 300,000.
+pub const SLOW_ENTRY: u64 = 100_000;
 
 impl Env {
     pub fn new(boot: &'static BootInfo) -> Env {
@@ -132,7 +161,31 @@ impl Env {
             stacks_used: 0,
             layout_ok: false,
             skipped: None,
+            entry_cost: 0,
         }
+    }
+
+    /// What a kernel entry (a `Yield`) costs, in steps of a loop of
+    /// xorshifts: the ratio of two timings on the same clock, so the same
+    /// on any machine whose kernel entries are as fast as its code, and
+    /// orders of magnitude higher where they are not. The median of five
+    /// measurements (the host may stop the machine during any one of
+    /// them), measured once.
+    pub fn entry_cost(&mut self) -> u64 {
+        if self.entry_cost == 0 {
+            let mut m = [0u64; 5];
+            for r in m.iter_mut() {
+                *r = entry_cost_once();
+            }
+            m.sort_unstable();
+            self.entry_cost = m[2].max(1);
+        }
+        self.entry_cost
+    }
+
+    /// Whether kernel entries are slow here (see [`SLOW_ENTRY`]).
+    pub fn slow_entries(&mut self) -> bool {
+        self.entry_cost() > SLOW_ENTRY
     }
 
     /// After each test: suspend its threads, unbind the root task's
@@ -366,5 +419,44 @@ impl Env {
             Ok(()) => Ok(c),
             Err(e) => Err(fail!("ThreadResume: {e:?}")),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pseudo-random numbers
+// ---------------------------------------------------------------------------
+
+/// xorshift64*: a seeded generator, so every run makes the same choices.
+#[derive(Clone, Copy, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub const fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform-ish in `0..n` (0 for `n == 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// One of `xs` (0 if empty).
+    pub fn pick(&mut self, xs: &[u64]) -> u64 {
+        let i = self.below(xs.len() as u64) as usize;
+        xs.get(i).copied().unwrap_or(0)
     }
 }

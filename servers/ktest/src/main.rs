@@ -26,6 +26,12 @@
 //! layout (`abi::root_layout`) leaves `arch::REGION` and `arch::NO_TABLES`
 //! free (the `layout` test checks).
 //!
+//! The hostile task and the stress tests also build address spaces of their
+//! own (`space`): they copy the root task's read-only segments, found
+//! through its program headers (`__ehdr_start`), and run the suite's
+//! functions there. They size their work to how fast kernel entries are
+//! here (`Env::entry_cost`).
+//!
 //! On the host this binary only says where it runs; its formatting helpers
 //! have host unit tests.
 
@@ -47,6 +53,8 @@ mod fmt;
 mod arch;
 #[cfg(target_os = "none")]
 mod env;
+#[cfg(target_os = "none")]
+mod space;
 #[cfg(target_os = "none")]
 mod suite;
 

@@ -1,13 +1,17 @@
 //! The tests, in the order they run. Each file covers one object or one
-//! area; each test allocates its own objects.
+//! area; each test allocates its own objects. The hostile task runs first,
+//! so that every other test shows the kernel survived it; the stress tests
+//! run last.
 
 mod basics;
 mod cnode;
 mod errors;
 mod fault;
+mod hostile;
 mod ipc;
 mod irq;
 mod notification;
+mod stress;
 mod thread;
 mod untyped;
 mod vspace;
@@ -29,6 +33,7 @@ macro_rules! tests {
 }
 
 tests! {
+    hostile::hostile,
     basics::boot_info,
     basics::layout,
     basics::initial_caps,
@@ -93,4 +98,6 @@ tests! {
     errors::errors_unknown_label,
     errors::errors_missing_rights,
     errors::errors_bad_message_info,
+    stress::stress_ipc,
+    stress::stress_retype_revoke,
 }
