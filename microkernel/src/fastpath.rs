@@ -11,7 +11,7 @@
 //!
 //! Conditions for both: the message has at most 4 words (all in registers)
 //! and no capabilities; the thread that will run next has a live address
-//! space and a priority no lower than any ready thread, so the scheduler
+//! space and a priority higher than any ready thread's, so the scheduler
 //! would pick it anyway.
 
 use crate::object::endpoint;
@@ -46,10 +46,12 @@ pub fn try_fast(k: &mut Kernel, t: u64, sc: Syscall, cptr: u64, info: MessageInf
     }
 }
 
-/// Would the scheduler run `next` now, ahead of every ready thread?
+/// Would the scheduler run `next` now, ahead of every ready thread? It
+/// must outrank them all: a ready thread of the same priority would run
+/// first on the slow path (the woken thread joins the tail of its queue).
 fn runs_next(k: &Kernel, next: u64) -> bool {
     let prio = tcb(next).get().priority as usize;
-    k.top_priority().is_none_or(|top| top <= prio) && vspace_root(k, next).is_some()
+    k.top_priority().is_none_or(|top| top < prio) && vspace_root(k, next).is_some()
 }
 
 /// Copy the message words of `from` (registers) to `to`'s results, with

@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use rint_image::Arch;
-pub use rint_image::qemu::{Options, Outcome};
+pub use rint_image::qemu::{Accel, Options, Outcome};
 
 /// Generous enough for TCG on a loaded 2-core machine; a healthy boot takes
 /// a few seconds.
@@ -147,6 +147,14 @@ impl<'a> Boot<'a> {
         self
     }
 
+    /// Use `accel` unless `RINT_TEST_ACCEL` says otherwise.
+    pub fn accel(mut self, accel: rint_image::qemu::Accel) -> Self {
+        if std::env::var_os("RINT_TEST_ACCEL").is_none() {
+            self.options.accel = accel;
+        }
+        self
+    }
+
     pub fn no_archive(mut self) -> Self {
         self.options.no_archive = true;
         self
@@ -167,10 +175,13 @@ impl<'a> Boot<'a> {
 }
 
 /// Options for headless test boots: `RINT_TEST_ACCEL` (auto, kvm, tcg)
-/// picks the accelerator, auto by default.
+/// picks the accelerator, TCG by default: it is deterministic, the one
+/// accelerator every machine has, and on a nested-KVM host far faster for
+/// syscall-heavy images than KVM. Tests that want KVM where it opens ask
+/// for it with [`Boot::accel`].
 pub fn test_options() -> Options {
     let accel = std::env::var("RINT_TEST_ACCEL").ok().and_then(|a| a.parse().ok());
-    Options { accel: accel.unwrap_or(rint_image::qemu::Accel::Auto), ..Options::default() }
+    Options { accel: accel.unwrap_or(rint_image::qemu::Accel::Tcg), ..Options::default() }
 }
 
 /// Boot `image`, capturing serial output, until it exits, `until` appears,
