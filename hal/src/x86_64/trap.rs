@@ -296,6 +296,25 @@ const STUB_SIZE: u64 = 16;
 global_asm!(
     r#"
     /* The register restore shared by the three exits (rsp at rax's slot). */
+    /* The general registers in TrapFrame order (rax lowest). */
+    .macro rint_push_gprs
+    push %r15
+    push %r14
+    push %r13
+    push %r12
+    push %r11
+    push %r10
+    push %r9
+    push %r8
+    push %rbp
+    push %rdi
+    push %rsi
+    push %rdx
+    push %rcx
+    push %rbx
+    push %rax
+    .endm
+
     .macro rint_pop_gprs
     pop %rax
     pop %rbx
@@ -338,21 +357,7 @@ rint_trap_common:
     testb $3, 24(%rsp)
     jz 1f
     swapgs
-1:  push %r15
-    push %r14
-    push %r13
-    push %r12
-    push %r11
-    push %r10
-    push %r9
-    push %r8
-    push %rbp
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rbx
-    push %rax
+1:  rint_push_gprs
     pushq $0                        /* padding */
     pushq $0                        /* FS base: trap_entry reads it */
     /* The CPU aligned rsp to 16 before pushing its 5 words; 2 + 17 more
@@ -397,21 +402,7 @@ rint_syscall_entry:
     push %rcx
     pushq $0                        /* error code */
     pushq ${syscall_vector}
-    push %r15
-    push %r14
-    push %r13
-    push %r12
-    push %r11
-    push %r10
-    push %r9
-    push %r8
-    push %rbp
-    push %rdi
-    push %rsi
-    push %rdx
-    push %rcx
-    push %rbx
-    push %rax
+    rint_push_gprs
     pushq $0
     pushq $0
     jmp rint_trap_dispatch
