@@ -128,6 +128,8 @@ abi_enum! {
         IoPort = 11,
         /// The right to reply to one caller.
         Reply = 12,
+        /// The right to read the kernel's event trace ([`trace`]).
+        Trace = 13,
     }
 }
 
@@ -237,6 +239,9 @@ abi_enum! {
         IoPortIn = 70,
         /// w: port, width, value.
         IoPortOut = 71,
+        /// w: start (a sequence number). Reply w: next, lost, count, then
+        /// `count` events of [`trace::EVENT_WORDS`] words ([`trace::decode_read`]).
+        TraceRead = 80,
     }
 }
 
@@ -260,6 +265,168 @@ abi_enum! {
 
 /// Fault messages carry labels from here up, away from invocation labels.
 pub const FAULT_LABEL_BASE: u64 = 0xfa00;
+
+abi_enum! {
+    /// What one event of the kernel's event trace records ([`trace`]). Each
+    /// event names a `thread` (a TCB's physical address; 0 is the idle CPU
+    /// or the kernel itself) and up to three details `a`, `b` (words) and
+    /// `c` (32 bits); what they mean depends on the kind. Numbers are
+    /// stable; new kinds are appended.
+    pub enum TraceKind: u32 {
+        /// The CPU returned to another thread. thread: the one now running
+        /// (0: the CPU idles); a: the one before (0: it idled).
+        Switch = 1,
+        /// A `Send` was delivered. thread: sender; a: receiver; b: badge;
+        /// c: label.
+        Send = 2,
+        /// A `Call` (or a fault message) was delivered. thread: caller;
+        /// a: receiver; b: badge; c: label.
+        Call = 3,
+        /// A reply was delivered. thread: replier; a: caller; c: label.
+        Reply = 4,
+        /// A send or call found no receiver and blocked. thread: sender;
+        /// a: endpoint; b: badge; c: label.
+        SendBlock = 5,
+        /// A receive found nothing and blocked. thread: receiver;
+        /// a: endpoint or notification.
+        RecvBlock = 6,
+        /// A notification was signalled. thread: signaller (0: an
+        /// interrupt); a: notification; b: thread woken (0: none, the bits
+        /// wait in the word); c: the badge's low 32 bits.
+        Signal = 7,
+        /// A device interrupt arrived. thread: the thread interrupted (0:
+        /// idle); a: the line; b: the notification it signals (0: none).
+        Irq = 8,
+        /// A thread faulted. thread: it; a: pc; b: the fault's first word
+        /// (address, arch detail or syscall number); c: [`FaultKind`].
+        Fault = 9,
+        /// A thread was stopped (`ThreadSuspend`, or its address space is
+        /// gone). thread: it; a: its state before (0 inactive, 1 running,
+        /// 2 blocked sending, 3 blocked receiving, 4 waiting for a reply,
+        /// 5 waiting on a notification).
+        Suspend = 10,
+        /// An inactive thread was started (`ThreadResume`). thread: it.
+        Resume = 11,
+        /// The scheduler moved a thread to another class. thread: it;
+        /// a: the class before; b: the class after. Reserved: the kernel's
+        /// scheduler does not classify threads yet.
+        Reclassify = 12,
+    }
+}
+
+/// The kernel's event trace: a ring of the most recent events (context
+/// switches, IPC, signals, interrupts, faults, thread state changes) that
+/// the root task reads through its trace capability (`slots::TRACE`) with
+/// [`Invocation::TraceRead`].
+///
+/// Every event gets the next sequence number. A `TraceRead` names the first
+/// sequence number it wants and gets the events from there on, oldest
+/// first, as many as fit in one message:
+///
+/// ```text
+/// word 0      next: the sequence number to ask for next time
+/// word 1      lost: events from `start` on that were overwritten before
+///             this read (the first event returned is `start + lost`)
+/// word 2      count: events in this reply
+/// words 3..   count events of EVENT_WORDS words each:
+///             time_ns, info, thread, a, b
+///             info: bits 0..8 kind (TraceKind), 8..16 CPU, 32..64 c
+/// ```
+///
+/// A `start` past the newest event returns no events, with `next` the
+/// sequence number the next event will get (how a reader skips to "now").
+pub mod trace {
+    use super::{Error, MSG_MAX_WORDS, TraceKind};
+
+    /// Words per event in a `TraceRead` reply.
+    pub const EVENT_WORDS: usize = 5;
+    /// Words before the first event: next, lost, count.
+    pub const HEADER_WORDS: usize = 3;
+    /// Most events one `TraceRead` returns.
+    pub const MAX_EVENTS_PER_READ: usize = (MSG_MAX_WORDS - HEADER_WORDS) / EVENT_WORDS;
+
+    /// One event, decoded.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Event {
+        pub seq: u64,
+        /// Monotonic nanoseconds since boot.
+        pub time_ns: u64,
+        pub cpu: u8,
+        /// A [`TraceKind`] number (kept raw: a newer kernel may know more).
+        pub kind: u8,
+        pub thread: u64,
+        pub a: u64,
+        pub b: u64,
+        pub c: u32,
+    }
+
+    /// The `info` word of an event.
+    pub const fn info_word(kind: TraceKind, cpu: u8, c: u32) -> u64 {
+        (kind as u64 & 0xff) | ((cpu as u64) << 8) | ((c as u64) << 32)
+    }
+
+    impl Event {
+        pub fn kind(&self) -> Option<TraceKind> {
+            TraceKind::try_from(u32::from(self.kind)).ok()
+        }
+
+        /// The event with sequence number `seq` from its words.
+        pub const fn from_words(seq: u64, w: &[u64; EVENT_WORDS]) -> Event {
+            let info = w[1];
+            Event {
+                seq,
+                time_ns: w[0],
+                cpu: (info >> 8) as u8,
+                kind: info as u8,
+                thread: w[2],
+                a: w[3],
+                b: w[4],
+                c: (info >> 32) as u32,
+            }
+        }
+
+        pub const fn to_words(&self) -> [u64; EVENT_WORDS] {
+            let info = (self.kind as u64) | ((self.cpu as u64) << 8) | ((self.c as u64) << 32);
+            [self.time_ns, info, self.thread, self.a, self.b]
+        }
+    }
+
+    /// What a `TraceRead` reply says besides its events.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Batch {
+        /// The sequence number to read from next.
+        pub next: u64,
+        /// Events overwritten before they could be read.
+        pub lost: u64,
+        /// Events decoded into the caller's array.
+        pub count: usize,
+    }
+
+    /// Decode the words of a `TraceRead` reply into `out` (at most
+    /// `out.len()` events; the rest are dropped and `next` names the first
+    /// of them, so nothing is skipped). `InvalidArgument` if the words are
+    /// not a reply (too short for the count they claim).
+    pub fn decode_read(start: u64, words: &[u64], out: &mut [Event]) -> Result<Batch, Error> {
+        let [next, lost, count] = match words.get(..HEADER_WORDS) {
+            Some(&[n, l, c]) => [n, l, c],
+            _ => return Err(Error::InvalidArgument),
+        };
+        let count = usize::try_from(count).map_err(|_| Error::InvalidArgument)?;
+        let body = words.get(HEADER_WORDS..).unwrap_or(&[]);
+        if count > MAX_EVENTS_PER_READ || body.len() < count * EVENT_WORDS {
+            return Err(Error::InvalidArgument);
+        }
+        let first = start.saturating_add(lost);
+        let n = count.min(out.len());
+        for (i, (o, w)) in out.iter_mut().zip(body.chunks_exact(EVENT_WORDS)).take(n).enumerate() {
+            let mut ev = [0u64; EVENT_WORDS];
+            ev.copy_from_slice(w);
+            *o = Event::from_words(first + i as u64, &ev);
+        }
+        let next = if n < count { first + n as u64 } else { next };
+        Ok(Batch { next, lost, count: n })
+    }
+}
 
 /// Capability rights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -392,8 +559,10 @@ pub mod slots {
     pub const BOOT_INFO_FRAME: u64 = 6;
     /// The root task's IPC buffer frame.
     pub const IPC_BUFFER: u64 = 7;
+    /// The kernel's event trace ([`super::trace`]).
+    pub const TRACE: u64 = 8;
     /// First slot of the ranges described in `BootInfo`.
-    pub const FIRST_DYNAMIC: u64 = 8;
+    pub const FIRST_DYNAMIC: u64 = 9;
 }
 
 /// A range of slots `[start, end)` in the root CNode.
@@ -498,6 +667,10 @@ mod tests {
         for i in Invocation::ALL {
             assert_eq!(Invocation::try_from(*i as u32), Ok(*i));
         }
+        for k in TraceKind::ALL {
+            assert_eq!(TraceKind::try_from(*k as u32), Ok(*k));
+            assert!((*k as u32) < 256, "trace kinds fit the info word's 8 bits");
+        }
         assert!(Invocation::try_from(9999).is_err());
         assert_eq!(Error::Ok.as_str(), "Ok");
     }
@@ -519,6 +692,56 @@ mod tests {
         assert_eq!(MessageInfo::from_raw(127), Err(Error::InvalidArgument));
         // Reserved bits.
         assert_eq!(MessageInfo::from_raw(1 << 20), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn trace_events_round_trip() {
+        let e = trace::Event {
+            seq: 7,
+            time_ns: 123_456_789,
+            cpu: 3,
+            kind: TraceKind::Call as u8,
+            thread: 0x8012_3800,
+            a: 0x8012_4000,
+            b: 0xb0b,
+            c: 0xfa01,
+        };
+        let w = e.to_words();
+        assert_eq!(w[1], trace::info_word(TraceKind::Call, 3, 0xfa01));
+        assert_eq!(trace::Event::from_words(7, &w), e);
+        assert_eq!(e.kind(), Some(TraceKind::Call));
+        let unknown = trace::Event { kind: 200, ..e };
+        assert_eq!(unknown.kind(), None);
+        assert_eq!(trace::MAX_EVENTS_PER_READ, 23);
+    }
+
+    #[test]
+    fn trace_read_replies_decode() {
+        let ev = |i: u64| trace::Event {
+            seq: 0,
+            time_ns: 1000 + i,
+            kind: TraceKind::Switch as u8,
+            thread: i,
+            ..Default::default()
+        };
+        // start 10, 2 lost, 3 events (seq 12, 13, 14), next 15.
+        let mut words = alloc::vec![15, 2, 3];
+        for i in 0..3 {
+            words.extend_from_slice(&ev(i).to_words());
+        }
+        let mut out = [trace::Event::default(); 8];
+        let b = trace::decode_read(10, &words, &mut out).expect("decodes");
+        assert_eq!(b, trace::Batch { next: 15, lost: 2, count: 3 });
+        assert_eq!((out[0].seq, out[2].seq, out[2].time_ns), (12, 14, 1002));
+        // A short array: the rest is read again from `next`.
+        let mut two = [trace::Event::default(); 2];
+        let b = trace::decode_read(10, &words, &mut two).expect("decodes");
+        assert_eq!((b.next, b.count), (14, 2));
+        // Malformed replies.
+        assert_eq!(trace::decode_read(0, &[1, 0], &mut out), Err(Error::InvalidArgument));
+        assert_eq!(trace::decode_read(0, &[5, 0, 2, 1, 2], &mut out), Err(Error::InvalidArgument));
+        assert_eq!(trace::decode_read(0, &[5, 0, u64::MAX], &mut out), Err(Error::InvalidArgument));
+        assert_eq!(trace::decode_read(0, &[9, 0, 0], &mut out).map(|b| b.count), Ok(0));
     }
 
     #[test]

@@ -63,6 +63,8 @@ markers! {
     IrqHandler,
     /// A range of x86_64 I/O ports.
     IoPort,
+    /// The right to read the kernel's event trace.
+    Trace,
 }
 
 /// A capability pointer to an object of type `T`.
@@ -127,6 +129,7 @@ pub mod init {
     pub const IO_PORTS: Cap<IoPort> = Cap::from_slot(slots::IO_PORTS);
     pub const BOOT_INFO_FRAME: Cap<Frame> = Cap::from_slot(slots::BOOT_INFO_FRAME);
     pub const IPC_BUFFER: Cap<Frame> = Cap::from_slot(slots::IPC_BUFFER);
+    pub const TRACE: Cap<Trace> = Cap::from_slot(slots::TRACE);
 }
 
 /// Each invocation's arguments as the kernel reads them: label, words
@@ -323,6 +326,12 @@ pub mod encode {
     pub fn io_port_out(port: u16, width: u8, value: u32) -> Request<3, 0> {
         let w = [u64::from(port), u64::from(width), u64::from(value)];
         req(Invocation::IoPortOut, w, [])
+    }
+
+    /// Read the event trace from sequence number `start` on (decode the
+    /// reply with `abi::trace::decode_read`).
+    pub fn trace_read(start: u64) -> Request<1, 0> {
+        req(Invocation::TraceRead, [start], [])
     }
 }
 
@@ -539,6 +548,24 @@ mod invoke {
         }
     }
 
+    impl Cap<Trace> {
+        /// Read events from sequence number `start` on into `out` (at most
+        /// `abi::trace::MAX_EVENTS_PER_READ` per call, oldest first). The
+        /// batch says where to go on (`next`) and how many events were
+        /// overwritten before they could be read (`lost`); a `count` of 0
+        /// means `start` is past the newest event.
+        pub fn read(
+            self,
+            start: u64,
+            out: &mut [abi::trace::Event],
+        ) -> Result<abi::trace::Batch, Error> {
+            let m = invoke(self, encode::trace_read(start))?;
+            let mut words = [0u64; MSG_MAX_WORDS];
+            let n = m.copy_words(&mut words);
+            abi::trace::decode_read(start, words.get(..n).unwrap_or(&[]), out)
+        }
+    }
+
     impl Cap<Endpoint> {
         pub fn send(self, info: MessageInfo, words: &[u64]) -> Result<(), Error> {
             sys::send(self.cptr, info, words)
@@ -600,6 +627,8 @@ mod tests {
         assert_eq!(init::IPC_BUFFER.slot(), slots::IPC_BUFFER);
         assert_eq!(alloc::format!("{:?}", c), "Cap<Endpoint>(9)");
         assert_eq!(<IrqHandler as ObjectType>::TYPE, CapType::IrqHandler);
+        assert_eq!(<Trace as ObjectType>::TYPE, CapType::Trace);
+        assert_eq!(init::TRACE.slot(), slots::TRACE);
     }
 
     #[test]
@@ -686,5 +715,12 @@ mod tests {
         assert_eq!(io_port_in(0x3f8, 1).words, [0x3f8, 1]);
         let r = io_port_out(0x80, 4, 0xdead_beef);
         assert_eq!((r.label, r.words), (Invocation::IoPortOut, [0x80, 4, 0xdead_beef]));
+    }
+
+    #[test]
+    fn trace_layouts() {
+        let r = trace_read(1234);
+        assert_eq!((r.label, r.words, r.caps), (Invocation::TraceRead, [1234], []));
+        assert_eq!(r.info().expect("fits").raw(), (80u64 << 32) | 1);
     }
 }

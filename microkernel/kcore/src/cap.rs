@@ -26,6 +26,7 @@
 //! IoPort    addr: first port, data: last port (inclusive)
 //! IrqHandler addr: irq number
 //! Reply     addr: the thread to reply to
+//! Trace     no fields (the kernel has one event trace)
 //! ```
 
 use libipc::abi::{CapType, Error, Rights};
@@ -175,6 +176,12 @@ impl Cap {
     /// The right to reply once to the thread at `thread_addr`.
     pub const fn reply(thread_addr: u64) -> Cap {
         Cap::plain(CapType::Reply, thread_addr)
+    }
+
+    /// The right to read the kernel's event trace (no object: the trace is
+    /// kernel data).
+    pub const fn trace() -> Cap {
+        Cap::plain(CapType::Trace, 0)
     }
 
     /// A cap to a new object of type `ty` made by retype at `addr`;
@@ -580,9 +587,16 @@ mod tests {
             Cap::irq_control(),
             Cap::irq_handler(1),
             Cap::io_port(1, 2).unwrap(),
+            Cap::trace(),
         ] {
             assert_eq!(cap.derive(), Ok(cap));
         }
+        // The trace cap: copies name the same trace; rights shrink, no badge.
+        let t = Cap::trace();
+        assert!(t.same_object(&t.mint(Rights::READ, 0).unwrap()));
+        assert_eq!(t.mint(Rights::READ, 0).unwrap().rights(), Rights::READ);
+        assert_eq!(t.mint(Rights::ALL, 5), Err(Error::InvalidArgument));
+        assert_eq!(Cap::for_object(CapType::Trace, 0, 0, false), Err(Error::InvalidArgument));
     }
 
     #[test]
