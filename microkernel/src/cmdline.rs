@@ -9,6 +9,11 @@
 //!   to prove that an unexpected exception is reported and ends the machine
 //!   with failure.
 //! - `rint.ticks=N`: ticks for `rint.test=boot`.
+//! - `rint.exit_on_idle`: end the machine once nothing can run any more.
+//! - `rint.fastpath=off`: take the general IPC path only.
+//! - `rint.trace` / `rint.trace=N`: when `rint.exit_on_idle` ends the
+//!   machine, print the event trace (all of it, or the newest N events) as
+//!   CSV on the console.
 
 use core::fmt;
 

@@ -21,7 +21,7 @@ use crate::object::thread::vspace_root;
 use crate::state::{Kernel, TIMESLICE_TICKS};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hal::TrapFrameOps;
-use libipc::abi::{CapType, Error, MSG_REGISTERS, MessageInfo, Rights, Syscall, regs};
+use libipc::abi::{CapType, Error, MSG_REGISTERS, MessageInfo, Rights, Syscall, TraceKind, regs};
 
 /// Off with `rint.fastpath=off`.
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -107,6 +107,7 @@ fn call(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
         th.reply_from = receiver;
     }
     switch_to(k, t, receiver);
+    k.trace.record(TraceKind::Call, t, receiver, cap.badge(), info.label());
     CALLS.fetch_add(1, Ordering::Relaxed);
     true
 }
@@ -133,7 +134,9 @@ fn reply_recv(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
     {
         return false;
     }
-    // Perform: endpoint::reply, then endpoint::receive blocking.
+    // Perform: endpoint::reply, then endpoint::receive blocking (which
+    // records the receive block after the reply, as there).
+    k.trace.record(TraceKind::Reply, t, caller, 0, info.label());
     transfer(t, caller, 0, info);
     tcb(t).get_mut().caller = 0;
     {

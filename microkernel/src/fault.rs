@@ -13,20 +13,21 @@ use crate::object::tcb::{ThreadState, tcb};
 use crate::object::thread::fault_endpoint;
 use crate::state::Kernel;
 use hal::{TrapFrame, TrapFrameOps};
-use libipc::abi::{FaultKind, MessageInfo, Rights};
+use libipc::abi::{FaultKind, MessageInfo, Rights, TraceKind};
 
 pub fn raise(k: &mut Kernel, t: u64, kind: FaultKind, data: [u64; 3]) {
-    {
+    let pc = {
         let th = tcb(t).get_mut();
         th.fault = kind as u64;
         th.fault_data = data;
-    }
+        th.regs.pc()
+    };
+    k.trace.record(TraceKind::Fault, t, pc, data[0], kind as u32);
     match fault_endpoint(t) {
         Some(cap) if cap.rights().contains(Rights::WRITE) => {
             endpoint::send(k, t, &cap, MessageInfo::default(), true, true);
         }
         _ => {
-            let pc = tcb(t).get().regs.pc();
             kprintln!(
                 "kernel: thread {:#x} stopped: unhandled {} fault at pc {:#x} ({:#x} {:#x})",
                 t,

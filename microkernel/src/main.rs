@@ -16,6 +16,7 @@
 //! - [`mem`]: boot frame allocator and the kernel's own address space.
 //! - [`archive`]: reading the boot archive.
 //! - [`trap`]: trap dispatch, timer ticks and fatal fault reports.
+//! - [`trace`]: the event trace (a ring of recent kernel events).
 //! - [`selftest`]: boot-time self tests selected by the command line.
 
 #![no_std]
@@ -35,6 +36,7 @@ mod sched;
 mod selftest;
 mod state;
 mod syscall;
+mod trace;
 mod trap;
 mod umem;
 
@@ -95,13 +97,20 @@ fn kernel_main(info: &'static BootInfo) -> ! {
     if cmdline.get("rint.exit_on_idle").is_some() {
         trap::EXIT_ON_IDLE.store(true, Ordering::Relaxed);
     }
+    if let Some(v) = cmdline.get("rint.trace") {
+        let events = if v.is_empty() { trace::CAPACITY as u64 } else { v.parse().unwrap_or(0) };
+        trace::DUMP_EVENTS.store(events, Ordering::Relaxed);
+    }
 
     let started = {
         let mut k = state::KERNEL.lock();
         root::start(&mut k, info, archive.as_ref(), &mut frames)
     };
     match started {
-        Ok(_) => kprintln!("kernel: boot complete; starting init"),
+        Ok(t) => {
+            trace::ROOT_THREAD.store(t, Ordering::Relaxed);
+            kprintln!("kernel: boot complete; starting init")
+        }
         Err(e) => kprintln!("kernel: boot complete; no root task: {}", e),
     }
     trap::enter_user_first()

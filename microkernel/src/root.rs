@@ -1,8 +1,9 @@
 //! Starting the root task: the archive's `init` program, loaded into a new
 //! address space, with a CSpace holding every capability user space will
 //! ever get from the kernel (all free memory as untyped, device memory, IRQ
-//! control, I/O ports, the boot archive's frames, and its own thread, CNode
-//! and VSpace), described in a boot-info page (`libipc::abi::BootInfo`).
+//! control, I/O ports, the event trace, the boot archive's frames, and its
+//! own thread, CNode and VSpace), described in a boot-info page
+//! (`libipc::abi::BootInfo`).
 //!
 //! The root task's own objects come from boot memory, as the kernel's page
 //! tables do; everything left after that is handed out as untyped, so the
@@ -238,6 +239,7 @@ pub fn start(
     }
     put(cnode, slots::BOOT_INFO_FRAME, mapped_frame(bi, asid, layout::BOOT_INFO));
     put(cnode, slots::IPC_BUFFER, mapped_frame(ipc, asid, layout::IPC_BUFFER));
+    put(cnode, slots::TRACE, Cap::trace());
 
     // Archive frames.
     let mut next = slots::FIRST_DYNAMIC;

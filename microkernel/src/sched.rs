@@ -7,6 +7,7 @@
 
 use crate::object::tcb::{ThreadState, tcb};
 use crate::state::{Kernel, PRIORITIES, TIMESLICE_TICKS};
+use libipc::abi::TraceKind;
 
 impl Kernel {
     /// Put `t` at the tail of its priority's queue.
@@ -121,6 +122,19 @@ impl Kernel {
         self.dequeue(t);
         if self.current() == t {
             self.cpu().current = 0;
+        }
+    }
+
+    /// This CPU returns to thread `t` (0: it idles). A thread other than
+    /// last time is a context switch: the trace records it here, on the
+    /// way out of the kernel, so every path (the IPC fastpath too) records
+    /// it the same way.
+    pub fn ran(&mut self, t: u64) {
+        let cpu = self.cpu();
+        let from = cpu.ran;
+        if from != t {
+            cpu.ran = t;
+            self.trace.record(TraceKind::Switch, t, from, 0, 0);
         }
     }
 

@@ -1,11 +1,12 @@
 //! The kernel's own state: the scheduler's run queues, the current thread
-//! of each CPU, the address-space (ASID) table and the interrupt table. All
-//! of it is static kernel data; kernel objects themselves live in memory
-//! user space retyped from untyped.
+//! of each CPU, the address-space (ASID) table, the interrupt table and the
+//! event trace. All of it is static kernel data; kernel objects themselves
+//! live in memory user space retyped from untyped.
 //!
 //! One lock (the big kernel lock) guards it: the kernel's paths are short,
 //! and seL4 shows that one lock is a sound first design for SMP.
 
+use crate::trace::Ring;
 use spin::Mutex;
 
 /// Most CPUs the kernel keeps state for.
@@ -26,6 +27,9 @@ pub struct PerCpu {
     pub current: u64,
     /// Root of the address space last activated (0 = the kernel's).
     pub active_root: u64,
+    /// The thread this CPU last returned to (0 = it idled): a return to
+    /// another one is a context switch in the trace.
+    pub ran: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -53,6 +57,8 @@ pub struct Kernel {
     pub destroy_list: u64,
     /// Timer ticks since boot.
     pub ticks: u64,
+    /// The event trace (`trace`).
+    pub trace: Ring,
 }
 
 impl Kernel {
@@ -61,13 +67,14 @@ impl Kernel {
             queue_head: [0; PRIORITIES],
             queue_tail: [0; PRIORITIES],
             queue_bitmap: [0; PRIORITIES / 64],
-            cpus: [PerCpu { current: 0, active_root: 0 }; MAX_CPUS],
+            cpus: [PerCpu { current: 0, active_root: 0, ran: 0 }; MAX_CPUS],
             asid_root: [0; MAX_ASIDS],
             asid_generation: [0; MAX_ASIDS],
             irqs: [IrqSlot { claimed: false, notification: 0, badge: 0 }; MAX_IRQS],
             kernel_root: 0,
             destroy_list: 0,
             ticks: 0,
+            trace: Ring::new(),
         }
     }
 

@@ -90,6 +90,7 @@ fn return_to_user(frame: &mut TrapFrame) {
                 *frame = tcb(t).get().regs.clone();
                 return;
             }
+            k.ran(0);
         }
         idle();
     }
@@ -105,13 +106,15 @@ pub fn enter_user_first() -> ! {
                 drop(k);
                 Arch::enter_user(&regs);
             }
+            k.ran(0);
         }
         idle();
     }
 }
 
 /// Schedule, and switch to the chosen thread's address space. Threads whose
-/// address space is gone are stopped.
+/// address space is gone are stopped. A thread other than the one this CPU
+/// ran last is a context switch in the trace.
 fn pick(k: &mut Kernel) -> Option<u64> {
     loop {
         k.schedule();
@@ -122,6 +125,7 @@ fn pick(k: &mut Kernel) -> Option<u64> {
         match thread::vspace_root(k, t) {
             Some(root) => {
                 vspace::activate(k, root);
+                k.ran(t);
                 return Some(t);
             }
             None => {
@@ -143,6 +147,10 @@ fn idle() {
                 crate::fastpath::CALLS.load(Ordering::Relaxed),
                 crate::fastpath::REPLIES.load(Ordering::Relaxed)
             );
+            let dump = crate::trace::DUMP_EVENTS.load(Ordering::Relaxed);
+            if dump != 0 {
+                crate::trace::dump(&KERNEL.lock().trace, dump);
+            }
             kprintln!("kernel: nothing can run any more; stopping the machine (rint.exit_on_idle)");
             Arch::exit(ExitCode::Success);
         }

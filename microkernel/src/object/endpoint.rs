@@ -12,7 +12,9 @@ use crate::object::tcb::{FLAG_CALL, FLAG_GRANT, ThreadState, tcb};
 use crate::state::Kernel;
 use hal::TrapFrameOps;
 use kcore::Cap;
-use libipc::abi::{Error, MessageInfo, NOTIFICATION_LABEL, Rights, regs};
+use libipc::abi::{
+    Error, FAULT_LABEL_BASE, MessageInfo, NOTIFICATION_LABEL, Rights, TraceKind, regs,
+};
 
 const IDLE: u64 = 0;
 const SENDING: u64 = 1;
@@ -53,12 +55,15 @@ pub fn send(k: &mut Kernel, sender: u64, cap: &Cap, info: MessageInfo, block: bo
     if !block {
         return set_error(sender, Error::WouldBlock);
     }
-    {
+    let label = {
         let th = tcb(sender).get_mut();
         th.set_state(ThreadState::BlockedOnSend);
         th.send_badge = cap.badge();
         th.flags = if call { FLAG_CALL } else { 0 } | if grant { FLAG_GRANT } else { 0 };
-    }
+        // A fault is sent with an empty info word: its label is the fault's.
+        if th.fault != 0 { (FAULT_LABEL_BASE + th.fault) as u32 } else { info.label() }
+    };
+    k.trace.record(TraceKind::SendBlock, sender, cap.addr(), cap.badge(), label);
     k.deschedule(sender);
     let ep = e.get_mut();
     ep.state = SENDING;
@@ -98,6 +103,7 @@ pub fn receive(k: &mut Kernel, receiver: u64, cap: &Cap, block: bool) {
         return set_error(receiver, Error::WouldBlock);
     }
     tcb(receiver).get_mut().set_state(ThreadState::BlockedOnRecv);
+    k.trace.record(TraceKind::RecvBlock, receiver, cap.addr(), 0, 0);
     k.deschedule(receiver);
     let ep = e.get_mut();
     ep.state = RECEIVING;
@@ -153,6 +159,8 @@ fn deliver(
         k.deschedule(sender);
     }
     k.wake(receiver);
+    let kind = if call { TraceKind::Call } else { TraceKind::Send };
+    k.trace.record(kind, sender, receiver, badge, m.label);
 }
 
 /// `replier` answers its caller with the message in its registers.
@@ -166,6 +174,7 @@ pub fn reply(k: &mut Kernel, replier: u64, info: MessageInfo) {
     if tcb(caller).get().state() != ThreadState::BlockedOnReply {
         return;
     }
+    k.trace.record(TraceKind::Reply, replier, caller, 0, info.label());
     if tcb(caller).get().fault != 0 {
         return crate::fault::handle_reply(k, replier, caller, info);
     }
@@ -255,6 +264,7 @@ pub fn take_receiver(pa: u64, receiver: u64) {
 /// Queue `t` to receive on endpoint `pa` (which has no senders waiting).
 pub fn block_receiver(k: &mut Kernel, t: u64, pa: u64) {
     tcb(t).get_mut().set_state(ThreadState::BlockedOnRecv);
+    k.trace.record(TraceKind::RecvBlock, t, pa, 0, 0);
     k.deschedule(t);
     let e = ep(pa).get_mut();
     e.state = RECEIVING;

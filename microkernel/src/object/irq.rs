@@ -11,7 +11,7 @@ use crate::object::slots::{Slots, dest_slot};
 use crate::state::{Kernel, MAX_IRQS};
 use hal::{Arch, InterruptController, PortIo};
 use kcore::Cap;
-use libipc::abi::{CapType, Error, Invocation};
+use libipc::abi::{CapType, Error, Invocation, TraceKind};
 
 pub fn handles(l: Invocation) -> bool {
     matches!(
@@ -94,10 +94,11 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>, reply: &mut Message) -> Result<()
 pub fn handle(k: &mut Kernel, irq: u32) {
     let i = irq as usize;
     let _ = Arch::disable_irq(irq);
-    if let Some(slot) = k.irqs.get(i).copied()
-        && slot.notification != 0
-    {
-        notification::signal(k, slot.notification, slot.badge);
+    let slot = k.irqs.get(i).copied().unwrap_or_default();
+    let interrupted = k.current();
+    k.trace.record(TraceKind::Irq, interrupted, u64::from(irq), slot.notification, 0);
+    if slot.notification != 0 {
+        notification::signal(k, 0, slot.notification, slot.badge);
     }
     Arch::end_of_interrupt(irq);
 }

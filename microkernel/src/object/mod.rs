@@ -12,6 +12,7 @@ pub mod notification;
 pub mod slots;
 pub mod tcb;
 pub mod thread;
+pub mod trace;
 pub mod untyped;
 pub mod vspace;
 
@@ -87,6 +88,7 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>) -> Result<Message, Error> {
         (CapType::IrqControl | CapType::IrqHandler | CapType::IoPort, l) if irq::handles(l) => {
             irq::invoke(k, call, &mut reply)?
         }
+        (CapType::Trace, Invocation::TraceRead) => trace::read(k, call, &mut reply)?,
         _ => return Err(Error::IllegalOperation),
     }
     Ok(reply)

@@ -8,7 +8,7 @@ use crate::object::endpoint;
 use crate::object::tcb::{ThreadState, tcb};
 use crate::state::Kernel;
 use kcore::Cap;
-use libipc::abi::{Error, Rights};
+use libipc::abi::{Error, Rights, TraceKind};
 
 #[repr(C)]
 pub struct Notification {
@@ -29,25 +29,30 @@ fn ntfn(pa: u64) -> PhysRef<Notification> {
 }
 
 /// OR `badge` into notification `pa`, waking a waiter or the bound thread.
-pub fn signal(k: &mut Kernel, pa: u64, badge: u64) {
+/// `by` is the signalling thread (0: an interrupt), for the trace.
+pub fn signal(k: &mut Kernel, by: u64, pa: u64, badge: u64) {
     let n = ntfn(pa);
-    if let Some(t) = n.get_mut().queue.pop() {
+    let woken = if let Some(t) = n.get_mut().queue.pop() {
         let word = n.get().word | badge;
         n.get_mut().word = 0;
         deliver(t, word);
         k.wake(t);
-        return;
-    }
-    let bound = n.get().bound;
-    if bound != 0 && endpoint::is_receiving(bound) {
-        let word = n.get().word | badge;
-        n.get_mut().word = 0;
-        endpoint::cancel_ipc(k, bound);
-        endpoint::deliver_signal(bound, word);
-        k.wake(bound);
-        return;
-    }
-    n.get_mut().word |= badge;
+        t
+    } else {
+        let bound = n.get().bound;
+        if bound != 0 && endpoint::is_receiving(bound) {
+            let word = n.get().word | badge;
+            n.get_mut().word = 0;
+            endpoint::cancel_ipc(k, bound);
+            endpoint::deliver_signal(bound, word);
+            k.wake(bound);
+            bound
+        } else {
+            n.get_mut().word |= badge;
+            0
+        }
+    };
+    k.trace.record(TraceKind::Signal, by, pa, woken, badge as u32);
 }
 
 fn deliver(t: u64, word: u64) {
@@ -60,7 +65,7 @@ pub fn send(k: &mut Kernel, sender: u64, cap: &Cap) {
     if !cap.rights().contains(Rights::WRITE) {
         return set_error(sender, Error::InsufficientRights);
     }
-    signal(k, cap.addr(), cap.badge());
+    signal(k, sender, cap.addr(), cap.badge());
     set_error(sender, Error::Ok);
 }
 
@@ -76,6 +81,7 @@ pub fn wait(k: &mut Kernel, t: u64, cap: &Cap, block: bool) {
         return set_error(t, Error::WouldBlock);
     }
     tcb(t).get_mut().set_state(ThreadState::BlockedOnNotification);
+    k.trace.record(TraceKind::RecvBlock, t, cap.addr(), 0, 0);
     k.deschedule(t);
     ntfn(cap.addr()).get_mut().queue.push(t, cap.addr());
 }

@@ -14,7 +14,7 @@ use crate::state::Kernel;
 use crate::umem::UserAddr;
 use hal::{TrapFrame, TrapFrameOps};
 use kcore::{Cap, SlotId};
-use libipc::abi::{CapType, Error, Invocation};
+use libipc::abi::{CapType, Error, Invocation, TraceKind};
 
 pub fn handles(l: Invocation) -> bool {
     matches!(
@@ -156,6 +156,7 @@ fn set_priority(k: &mut Kernel, t: u64, prio: u64) {
 pub fn resume_thread(k: &mut Kernel, t: u64) {
     if tcb(t).get().state() == ThreadState::Inactive {
         tcb(t).get_mut().fault = 0;
+        k.trace.record(TraceKind::Resume, t, 0, 0, 0);
         k.wake(t);
     }
 }
@@ -163,7 +164,11 @@ pub fn resume_thread(k: &mut Kernel, t: u64) {
 /// Stop a thread wherever it is. A blocking syscall it was in returns
 /// `Cancelled` when it is resumed.
 pub fn suspend(k: &mut Kernel, t: u64) {
-    let blocked = !matches!(tcb(t).get().state(), ThreadState::Running | ThreadState::Inactive);
+    let before = tcb(t).get().state();
+    if before != ThreadState::Inactive {
+        k.trace.record(TraceKind::Suspend, t, before as u64, 0, 0);
+    }
+    let blocked = !matches!(before, ThreadState::Running | ThreadState::Inactive);
     endpoint::cancel_ipc(k, t);
     if blocked && tcb(t).get().fault == 0 {
         crate::ipc::set_error(t, Error::Cancelled);
@@ -187,6 +192,11 @@ pub fn destroy(k: &mut Kernel, t: u64) {
     for cpu in k.cpus.iter_mut() {
         if cpu.current == t {
             cpu.current = 0;
+        }
+        // A new thread may get this TCB's address: switching to it must
+        // still be a switch in the trace.
+        if cpu.ran == t {
+            cpu.ran = 0;
         }
     }
 }
