@@ -108,6 +108,10 @@ pub fn initial_caps(env: &mut Env) -> TestResult {
     // same frame.
     let copy = env.copy(init::BOOT_INFO_FRAME, libipc::abi::Rights::READ)?;
     check_eq!(ok!(copy.get_address()).0, boot_pa);
+    // The event trace: the kernel has recorded events by now (this task
+    // was switched to, at least).
+    let head = ok!(init::TRACE.read(u64::MAX, &mut []));
+    check!(head.next > 0 && head.count == 0, "trace head {head:?}");
     Ok(())
 }
 

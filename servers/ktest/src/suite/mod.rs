@@ -13,6 +13,7 @@ mod irq;
 mod notification;
 mod stress;
 mod thread;
+mod trace;
 mod untyped;
 mod vspace;
 
@@ -93,6 +94,9 @@ tests! {
     fault::fault_without_handler,
     irq::irq_control,
     irq::io_ports,
+    trace::trace_call_reply,
+    trace::trace_ring_overwrites,
+    trace::trace_read_errors,
     errors::errors_bad_cptr,
     errors::errors_wrong_type,
     errors::errors_unknown_label,
