@@ -107,7 +107,7 @@ fn call(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
         th.reply_from = receiver;
     }
     switch_to(k, t, receiver);
-    k.trace.record(TraceKind::Call, t, receiver, cap.badge(), info.label());
+    k.event(TraceKind::Call, t, receiver, cap.badge(), info.label());
     CALLS.fetch_add(1, Ordering::Relaxed);
     true
 }
@@ -136,7 +136,7 @@ fn reply_recv(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
     }
     // Perform: endpoint::reply, then endpoint::receive blocking (which
     // records the receive block after the reply, as there).
-    k.trace.record(TraceKind::Reply, t, caller, 0, info.label());
+    k.event(TraceKind::Reply, t, caller, 0, info.label());
     transfer(t, caller, 0, info);
     tcb(t).get_mut().caller = 0;
     {

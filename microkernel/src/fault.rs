@@ -22,7 +22,7 @@ pub fn raise(k: &mut Kernel, t: u64, kind: FaultKind, data: [u64; 3]) {
         th.fault_data = data;
         th.regs.pc()
     };
-    k.trace.record(TraceKind::Fault, t, pc, data[0], kind as u32);
+    k.event(TraceKind::Fault, t, pc, data[0], kind as u32);
     match fault_endpoint(t) {
         Some(cap) if cap.rights().contains(Rights::WRITE) => {
             endpoint::send(k, t, &cap, MessageInfo::default(), true, true);

@@ -125,17 +125,17 @@ impl Kernel {
         }
     }
 
-    /// This CPU returns to thread `t` (0: it idles). A thread other than
-    /// last time is a context switch: the trace records it here, on the
-    /// way out of the kernel, so every path (the IPC fastpath too) records
-    /// it the same way.
+    /// This CPU leaves the kernel for thread `t` (0: it idles). A thread
+    /// other than last time is a context switch: the trace records it here,
+    /// on the way out, so every path (the IPC fastpath too) records it the
+    /// same way. The next kernel entry stamps its events afresh.
     pub fn ran(&mut self, t: u64) {
-        let cpu = self.cpu();
-        let from = cpu.ran;
+        let from = self.cpu().ran;
         if from != t {
-            cpu.ran = t;
-            self.trace.record(TraceKind::Switch, t, from, 0, 0);
+            self.cpu().ran = t;
+            self.event(TraceKind::Switch, t, from, 0, 0);
         }
+        self.cpu().stamp = 0;
     }
 
     /// A timer tick charged to the current thread.

@@ -30,6 +30,9 @@ pub struct PerCpu {
     /// The thread this CPU last returned to (0 = it idled): a return to
     /// another one is a context switch in the trace.
     pub ran: u64,
+    /// The time stamp of this kernel entry's trace events (0: none read
+    /// yet; cleared on the way out of the kernel).
+    pub stamp: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -67,7 +70,7 @@ impl Kernel {
             queue_head: [0; PRIORITIES],
             queue_tail: [0; PRIORITIES],
             queue_bitmap: [0; PRIORITIES / 64],
-            cpus: [PerCpu { current: 0, active_root: 0, ran: 0 }; MAX_CPUS],
+            cpus: [PerCpu { current: 0, active_root: 0, ran: 0, stamp: 0 }; MAX_CPUS],
             asid_root: [0; MAX_ASIDS],
             asid_generation: [0; MAX_ASIDS],
             irqs: [IrqSlot { claimed: false, notification: 0, badge: 0 }; MAX_IRQS],

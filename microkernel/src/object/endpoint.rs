@@ -63,7 +63,7 @@ pub fn send(k: &mut Kernel, sender: u64, cap: &Cap, info: MessageInfo, block: bo
         // A fault is sent with an empty info word: its label is the fault's.
         if th.fault != 0 { (FAULT_LABEL_BASE + th.fault) as u32 } else { info.label() }
     };
-    k.trace.record(TraceKind::SendBlock, sender, cap.addr(), cap.badge(), label);
+    k.event(TraceKind::SendBlock, sender, cap.addr(), cap.badge(), label);
     k.deschedule(sender);
     let ep = e.get_mut();
     ep.state = SENDING;
@@ -103,7 +103,7 @@ pub fn receive(k: &mut Kernel, receiver: u64, cap: &Cap, block: bool) {
         return set_error(receiver, Error::WouldBlock);
     }
     tcb(receiver).get_mut().set_state(ThreadState::BlockedOnRecv);
-    k.trace.record(TraceKind::RecvBlock, receiver, cap.addr(), 0, 0);
+    k.event(TraceKind::RecvBlock, receiver, cap.addr(), 0, 0);
     k.deschedule(receiver);
     let ep = e.get_mut();
     ep.state = RECEIVING;
@@ -160,7 +160,7 @@ fn deliver(
     }
     k.wake(receiver);
     let kind = if call { TraceKind::Call } else { TraceKind::Send };
-    k.trace.record(kind, sender, receiver, badge, m.label);
+    k.event(kind, sender, receiver, badge, m.label);
 }
 
 /// `replier` answers its caller with the message in its registers.
@@ -174,7 +174,7 @@ pub fn reply(k: &mut Kernel, replier: u64, info: MessageInfo) {
     if tcb(caller).get().state() != ThreadState::BlockedOnReply {
         return;
     }
-    k.trace.record(TraceKind::Reply, replier, caller, 0, info.label());
+    k.event(TraceKind::Reply, replier, caller, 0, info.label());
     if tcb(caller).get().fault != 0 {
         return crate::fault::handle_reply(k, replier, caller, info);
     }
@@ -264,7 +264,7 @@ pub fn take_receiver(pa: u64, receiver: u64) {
 /// Queue `t` to receive on endpoint `pa` (which has no senders waiting).
 pub fn block_receiver(k: &mut Kernel, t: u64, pa: u64) {
     tcb(t).get_mut().set_state(ThreadState::BlockedOnRecv);
-    k.trace.record(TraceKind::RecvBlock, t, pa, 0, 0);
+    k.event(TraceKind::RecvBlock, t, pa, 0, 0);
     k.deschedule(t);
     let e = ep(pa).get_mut();
     e.state = RECEIVING;

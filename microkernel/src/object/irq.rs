@@ -96,7 +96,7 @@ pub fn handle(k: &mut Kernel, irq: u32) {
     let _ = Arch::disable_irq(irq);
     let slot = k.irqs.get(i).copied().unwrap_or_default();
     let interrupted = k.current();
-    k.trace.record(TraceKind::Irq, interrupted, u64::from(irq), slot.notification, 0);
+    k.event(TraceKind::Irq, interrupted, u64::from(irq), slot.notification, 0);
     if slot.notification != 0 {
         notification::signal(k, 0, slot.notification, slot.badge);
     }

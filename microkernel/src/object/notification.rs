@@ -52,7 +52,7 @@ pub fn signal(k: &mut Kernel, by: u64, pa: u64, badge: u64) {
             0
         }
     };
-    k.trace.record(TraceKind::Signal, by, pa, woken, badge as u32);
+    k.event(TraceKind::Signal, by, pa, woken, badge as u32);
 }
 
 fn deliver(t: u64, word: u64) {
@@ -81,7 +81,7 @@ pub fn wait(k: &mut Kernel, t: u64, cap: &Cap, block: bool) {
         return set_error(t, Error::WouldBlock);
     }
     tcb(t).get_mut().set_state(ThreadState::BlockedOnNotification);
-    k.trace.record(TraceKind::RecvBlock, t, cap.addr(), 0, 0);
+    k.event(TraceKind::RecvBlock, t, cap.addr(), 0, 0);
     k.deschedule(t);
     ntfn(cap.addr()).get_mut().queue.push(t, cap.addr());
 }

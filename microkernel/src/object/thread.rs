@@ -156,7 +156,7 @@ fn set_priority(k: &mut Kernel, t: u64, prio: u64) {
 pub fn resume_thread(k: &mut Kernel, t: u64) {
     if tcb(t).get().state() == ThreadState::Inactive {
         tcb(t).get_mut().fault = 0;
-        k.trace.record(TraceKind::Resume, t, 0, 0, 0);
+        k.event(TraceKind::Resume, t, 0, 0, 0);
         k.wake(t);
     }
 }
@@ -166,7 +166,7 @@ pub fn resume_thread(k: &mut Kernel, t: u64) {
 pub fn suspend(k: &mut Kernel, t: u64) {
     let before = tcb(t).get().state();
     if before != ThreadState::Inactive {
-        k.trace.record(TraceKind::Suspend, t, before as u64, 0, 0);
+        k.event(TraceKind::Suspend, t, before as u64, 0, 0);
     }
     let blocked = !matches!(before, ThreadState::Running | ThreadState::Inactive);
     endpoint::cancel_ipc(k, t);
