@@ -6,8 +6,9 @@
 //! checked first, and if any fails the syscall goes the slow way with
 //! nothing changed. What it does when it applies is exactly what the slow
 //! path would do (the same registers, the same thread states, the same
-//! thread running next); the kernel test suite runs with and without it
-//! (`rint.fastpath=off`) to hold it to that.
+//! thread running next, the same trace events in the same order); the
+//! kernel test suite runs with and without it (`rint.fastpath=off`) to hold
+//! it to that.
 //!
 //! Conditions for both: the message has at most 4 words (all in registers)
 //! and no capabilities; the thread that will run next has a live address
