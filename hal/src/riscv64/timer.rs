@@ -20,12 +20,22 @@ static PERIOD: AtomicU64 = AtomicU64::new(0);
 /// The deadline currently armed (`time` value), `u64::MAX` if none.
 static DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
 
+/// Nanoseconds per tick in 32.32 fixed point, so `now_ns` (called on every
+/// kernel entry by the event trace) multiplies instead of dividing.
+static NS_PER_TICK_FP32: AtomicU64 = AtomicU64::new(ns_per_tick_fp32(10_000_000));
+
 const NS_PER_S: u128 = 1_000_000_000;
+
+const fn ns_per_tick_fp32(hz: u64) -> u64 {
+    let v = (NS_PER_S << 32) / hz as u128;
+    if v > u64::MAX as u128 { u64::MAX } else { v as u64 }
+}
 
 /// Record the timebase and make sure no timer interrupt is pending.
 pub(crate) fn init(timebase_hz: u64) {
     if timebase_hz != 0 {
         TIMEBASE_HZ.store(timebase_hz, Ordering::Relaxed);
+        NS_PER_TICK_FP32.store(ns_per_tick_fp32(timebase_hz), Ordering::Relaxed);
     }
     Arch::stop();
 }
@@ -76,7 +86,8 @@ impl Timer for Arch {
     }
 
     fn now_ns() -> u64 {
-        let t = u128::from(now_ticks()) * NS_PER_S / u128::from(timebase_hz());
+        let t =
+            (u128::from(now_ticks()) * u128::from(NS_PER_TICK_FP32.load(Ordering::Relaxed))) >> 32;
         u64::try_from(t).unwrap_or(u64::MAX)
     }
 
