@@ -53,11 +53,14 @@ impl Arch {
     }
 
     /// rustc flags for native user programs: static executables at the
-    /// linker's default low address.
+    /// linker's default low address, without debug info (the archive holds
+    /// what runs; the kernel image keeps its debug info for gdb).
     fn user_rustflags(self) -> &'static [&'static str] {
         match self {
-            Arch::X86_64 => &["-Crelocation-model=static", "-Cforce-frame-pointers=yes"],
-            Arch::Riscv64 => &["-Cforce-frame-pointers=yes"],
+            Arch::X86_64 => {
+                &["-Crelocation-model=static", "-Cforce-frame-pointers=yes", "-Cstrip=debuginfo"]
+            }
+            Arch::Riscv64 => &["-Cforce-frame-pointers=yes", "-Cstrip=debuginfo"],
         }
     }
 }
