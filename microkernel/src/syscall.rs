@@ -111,9 +111,10 @@ fn debug_write(t: u64, len: u64) {
         return set_error(t, Error::TruncatedMessage);
     }
     let Some(buf) = ipc_buffer(t) else { return set_error(t, Error::InvalidArgument) };
+    // Only the words that hold the `len` bytes.
     let mut bytes = [0u8; DEBUG_WRITE_MAX as usize];
-    for (i, w) in buf.get().msg.iter().enumerate() {
-        bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    for (chunk, w) in bytes.chunks_exact_mut(8).zip(&buf.get().msg).take(len.div_ceil(8) as usize) {
+        chunk.copy_from_slice(&w.to_le_bytes());
     }
     console::write_bytes(&bytes[..len as usize]);
     set_error(t, Error::Ok)

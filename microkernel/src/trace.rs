@@ -14,8 +14,9 @@
 //! reads the clock, the others of the same entry (a call and the switch it
 //! causes, say) share that time, and the way out of the kernel
 //! (`Kernel::ran`) clears it. A round trip through the IPC fastpath records
-//! five events but reads the clock twice: on riscv64 a clock read (a
-//! 128-bit division in the hal) costs more than the rest of recording.
+//! five events but reads the clock twice: a clock read (on riscv64 a CSR
+//! read and a 128-bit multiply in the hal) costs more than the rest of
+//! recording.
 //! Within one time stamp, the sequence numbers give the order.
 //!
 //! User space reads the ring through the trace capability the root task

@@ -87,7 +87,7 @@ fn return_to_user(frame: &mut TrapFrame) {
         {
             let mut k = KERNEL.lock();
             if let Some(t) = pick(&mut k) {
-                *frame = tcb(t).get().regs.clone();
+                frame.clone_from(&tcb(t).get().regs);
                 return;
             }
             k.ran(0);
@@ -98,18 +98,9 @@ fn return_to_user(frame: &mut TrapFrame) {
 
 /// Leave the kernel for the first time (or after idling at boot).
 pub fn enter_user_first() -> ! {
-    loop {
-        {
-            let mut k = KERNEL.lock();
-            if let Some(t) = pick(&mut k) {
-                let regs = tcb(t).get().regs.clone();
-                drop(k);
-                Arch::enter_user(&regs);
-            }
-            k.ran(0);
-        }
-        idle();
-    }
+    let mut regs = TrapFrame::new_user(0, 0, 0);
+    return_to_user(&mut regs);
+    Arch::enter_user(&regs)
 }
 
 /// Schedule, and switch to the chosen thread's address space. Threads whose
