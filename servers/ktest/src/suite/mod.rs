@@ -70,6 +70,7 @@ tests! {
     thread::thread_write_registers_resume,
     thread::thread_read_write_registers,
     thread::thread_suspend_resume,
+    thread::thread_suspend_cancels_ipc,
     thread::thread_tls,
     thread::thread_priority,
     thread::thread_ipc_buffer,

@@ -111,6 +111,33 @@ pub fn thread_suspend_resume(env: &mut Env) -> TestResult {
     Ok(())
 }
 
+/// Call endpoint `a[0]`, then send the error code the call returned
+/// (label 0x7e58) on it.
+extern "C" fn call_then_report(idx: u64) -> ! {
+    let c = child_ctx(idx);
+    let code = match c.buf.call(CPtr(c.a[0]), mi(0x7e57, 0), &[]) {
+        Ok(_) => 0,
+        Err(e) => e as u64,
+    };
+    let _ = c.buf.send(CPtr(c.a[0]), mi(0x7e58, 1), &[code]);
+    child_exit(&c)
+}
+
+pub fn thread_suspend_cancels_ipc(env: &mut Env) -> TestResult {
+    let ep = env.endpoint()?;
+    let child = env.spawn(call_then_report, [ep.slot(), 0, 0, 0])?;
+    // The child waits for our reply; suspending it cancels that wait, and
+    // once resumed its call returns Cancelled.
+    check_eq!(ok!(ep.recv()).label(), 0x7e57);
+    ok!(child.thread.suspend());
+    ok!(child.thread.resume());
+    let m = ok!(ep.recv());
+    check_eq!(m.label(), 0x7e58);
+    check_eq!(m.word(0), Error::Cancelled as u64);
+    ok!(child.thread.suspend());
+    Ok(())
+}
+
 pub fn thread_tls(env: &mut Env) -> TestResult {
     let (t, _, _) = env.thread(CHILD_PRIORITY)?;
     ok!(t.set_tls(0x4000_1000));

@@ -72,7 +72,9 @@ pub fn retype_vspace_and_page_table(env: &mut Env) -> TestResult {
 
 pub fn retype_untyped(env: &mut Env) -> TestResult {
     let u: Cap<Untyped> = env.retype(16)?;
+    // A child as large as its parent would look like a copy of it: refused.
     let slot = env.slot()?;
+    expect_err!(u.retype(CapType::Untyped, 16, init::CNODE, slot, 1), Error::RangeError);
     ok!(u.retype(CapType::Endpoint, 0, init::CNODE, slot, 1));
     expect_err!(Cap::<Endpoint>::from_slot(slot).nb_send(mi(0, 0), &[]), Error::WouldBlock);
     let slot = env.slot()?;
