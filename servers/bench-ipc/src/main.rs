@@ -85,9 +85,6 @@ mod bench {
     use crate::stats::{Summary, summarize};
     use crate::{ITERS, WARMUP};
 
-    /// The root task's priority (`docs/kernel.md`), given to the servers too.
-    const PRIORITY: u8 = 255;
-
     /// The message-info word of requests and replies: label 1, one word.
     const INFO: u64 = match MessageInfo::new(1, 1, 0) {
         Some(m) => m.raw(),
@@ -119,7 +116,7 @@ mod bench {
         println!("bench-ipc: server address space: {pages} image pages copied from the archive");
         let ep: Cap<Endpoint> = a.retype(0)?;
         let server_ep = a.copy(ep, Rights::READ)?;
-        let server = space::start_remote(&mut a, init::CNODE, vs, serve, server_ep, PRIORITY)?;
+        let server = space::start_remote(&mut a, init::CNODE, vs, serve, server_ep)?;
         let s = measure(ep, &mut samples)?;
         report("ipc_call_reply", &s);
         server.suspend().ctx("ThreadSuspend")?;
@@ -128,7 +125,7 @@ mod bench {
         let ep: Cap<Endpoint> = a.retype(0)?;
         let server_ep = a.copy(ep, Rights::READ)?;
         let top = LOCAL_STACK.0.as_ptr_range().end as usize as u64;
-        let server = space::start_local(&mut a, serve, top, server_ep, PRIORITY)?;
+        let server = space::start_local(&mut a, serve, top, server_ep)?;
         let s = measure(ep, &mut samples)?;
         report("ipc_call_reply_same_as", &s);
         server.suspend().ctx("ThreadSuspend")?;

@@ -376,7 +376,7 @@ impl Env {
         self.track(thread)?;
         let frame = self.frame()?;
         let va = self.free_va()?;
-        match thread.configure(init::CNODE, init::VSPACE, frame, va, priority) {
+        match thread.configure_p(init::CNODE, init::VSPACE, frame, va, priority) {
             Ok(()) => Ok((thread, frame, va)),
             Err(e) => Err(fail!("ThreadConfigure: {e:?}")),
         }
@@ -396,7 +396,7 @@ impl Env {
         let va = self.free_va()?;
         let buf = IpcBuf::map(frame.cptr(), init::VSPACE.cptr(), va)
             .map_err(|e| fail!("mapping an IPC buffer at {va:#x}: {e:?}"))?;
-        if let Err(e) = thread.configure(init::CNODE, init::VSPACE, frame, va, priority) {
+        if let Err(e) = thread.configure_p(init::CNODE, init::VSPACE, frame, va, priority) {
             return Err(fail!("ThreadConfigure: {e:?}"));
         }
         let idx = CHILDREN_USED.fetch_add(1, Ordering::Relaxed);
@@ -458,5 +458,39 @@ impl Rng {
     pub fn pick(&mut self, xs: &[u64]) -> u64 {
         let i = self.below(xs.len() as u64) as usize;
         xs.get(i).copied().unwrap_or(0)
+    }
+}
+
+/// The first scheduler's priorities, until the suite moves to scheduling
+/// contexts: `ThreadConfigure` with its old priority word, and
+/// `ThreadSetPriority`, invoked raw.
+pub trait Priorities {
+    fn configure_p(
+        self,
+        cspace: Cap<libipc::cap::CNode>,
+        vspace: Cap<libipc::cap::VSpace>,
+        ipc_frame: Cap<Frame>,
+        ipc_vaddr: u64,
+        priority: u8,
+    ) -> Result<(), libipc::abi::Error>;
+    fn set_priority(self, priority: u64) -> Result<(), libipc::abi::Error>;
+}
+
+impl Priorities for Cap<Thread> {
+    fn configure_p(
+        self,
+        cspace: Cap<libipc::cap::CNode>,
+        vspace: Cap<libipc::cap::VSpace>,
+        ipc_frame: Cap<Frame>,
+        ipc_vaddr: u64,
+        priority: u8,
+    ) -> Result<(), libipc::abi::Error> {
+        let caps = [cspace.cptr(), vspace.cptr(), ipc_frame.cptr()];
+        let words = [ipc_vaddr, u64::from(priority)];
+        self.invoke(libipc::abi::Invocation::ThreadConfigure, &words, &caps).map(drop)
+    }
+
+    fn set_priority(self, priority: u64) -> Result<(), libipc::abi::Error> {
+        self.invoke(libipc::abi::Invocation::ThreadSetPriority, &[priority], &[]).map(drop)
     }
 }

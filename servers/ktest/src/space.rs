@@ -25,6 +25,7 @@ use libipc::abi::{CapType, Rights};
 use libipc::cap::{CNode, Cap, Frame, ObjectType, PageTable, Thread, Untyped, VSpace, init};
 
 use crate::arch::{self, Page, REGION, regs};
+use crate::env::Priorities as _;
 use crate::env::{Env, RW};
 use crate::fmt::{Fail, TestResult};
 
@@ -318,7 +319,7 @@ pub fn configure(
     ipc_va: u64,
     priority: u8,
 ) -> TestResult {
-    match thread.configure(cspace, vs, ipc, ipc_va, priority) {
+    match thread.configure_p(cspace, vs, ipc, ipc_va, priority) {
         Ok(()) => Ok(()),
         Err(e) => Err(fail!("ThreadConfigure: {e:?}")),
     }

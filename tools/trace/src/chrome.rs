@@ -148,8 +148,30 @@ fn describe(e: &Event, th: &Threads<'_>) -> (&'static str, Map<String, Value>) {
         }
         Kind::Known(TraceKind::Resume) => "thread",
         Kind::Known(TraceKind::Reclassify) => {
-            put("from", json!(e.a));
-            put("to", json!(e.b));
+            put("class", json!(class_name(e.c)));
+            put("budget_ns", json!(e.a));
+            put("period_ns", json!(e.b));
+            "sched"
+        }
+        Kind::Known(TraceKind::Throttle) => {
+            put("until_ns", json!(e.a));
+            put("running", json!(th.name(e.b)));
+            "sched"
+        }
+        Kind::Known(TraceKind::Retune) => {
+            put("budget_ns", json!(e.a));
+            put("period_ns", json!(e.b));
+            "sched"
+        }
+        Kind::Known(TraceKind::PromotionRefused) => {
+            put("requested_ppm", json!(e.a));
+            put("available_ppm", json!(e.b));
+            "sched"
+        }
+        Kind::Known(TraceKind::SchedConfigure) => {
+            put("class", json!(class_name(e.c)));
+            put(if e.c == 1 { "budget_ns" } else { "quantum_ns" }, json!(e.a));
+            put("period_ns", json!(e.b));
             "sched"
         }
         Kind::Known(TraceKind::Switch) | Kind::Unknown(_) => {
@@ -160,6 +182,15 @@ fn describe(e: &Event, th: &Threads<'_>) -> (&'static str, Map<String, Value>) {
         }
     };
     (cat, args)
+}
+
+/// A scheduling class number (`libipc::abi::sched`) by name.
+fn class_name(c: u64) -> String {
+    match c {
+        libipc::abi::sched::CLASS_RR => "rr".into(),
+        libipc::abi::sched::CLASS_EDF => "edf".into(),
+        other => other.to_string(),
+    }
 }
 
 /// The trace as Chrome/Perfetto JSON: `{"traceEvents": [...], ...}`.

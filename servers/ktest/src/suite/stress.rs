@@ -40,6 +40,7 @@ use libipc::sys;
 use rt::println;
 
 use crate::arch::{self, Page, REGION};
+use crate::env::Priorities as _;
 use crate::env::{CHILD_PRIORITY, Env, RW, Rng, mi};
 use crate::fmt::{Fail, TestResult};
 use crate::space::{self, Image, Pool, Space};
@@ -747,7 +748,7 @@ impl Cycles {
         ok!(t(0).bind_notification(Cap::from_slot(ntfns)));
         // One that faults at once, its fault endpoint served by nobody.
         let nowhere = Cap::<Endpoint>::from_slot(eps + 4 + rng.below(neps - 4));
-        ok!(t(5).configure(init::CNODE, init::VSPACE, Cap::from_slot(ipcs), 0x1000, PRIO));
+        ok!(t(5).configure_p(init::CNODE, init::VSPACE, Cap::from_slot(ipcs), 0x1000, PRIO));
         ok!(t(5).set_fault_endpoint(Some(nowhere)));
         let mut r = space::entry_regs(blocker, [0; 4], space::stack_top(FIRST_AREA));
         r[crate::arch::regs::PC] = 0x10;

@@ -5,6 +5,7 @@ use libipc::abi::{CPtr, Error, Invocation};
 use libipc::cap::{Cap, Thread, init};
 
 use crate::arch::{self, Page, regs};
+use crate::env::Priorities as _;
 use crate::env::{CHILD_PRIORITY, Env, RW, child_ctx, child_exit, mi};
 use crate::fmt::TestResult;
 
@@ -183,15 +184,15 @@ pub fn thread_configure_errors(env: &mut Env) -> TestResult {
     let ep = env.endpoint()?;
     let va = env.free_va()?;
     let (cs, vs, p) = (init::CNODE, init::VSPACE, CHILD_PRIORITY);
-    expect_err!(t.configure(ep.cast(), vs, f, va, p), Error::WrongType);
-    expect_err!(t.configure(cs, f.cast(), f, va, p), Error::WrongType);
-    expect_err!(t.configure(cs, vs, ep.cast(), va, p), Error::WrongType);
-    expect_err!(t.configure(cs, vs, f, va + 8, p), Error::BadUserPointer);
+    expect_err!(t.configure_p(ep.cast(), vs, f, va, p), Error::WrongType);
+    expect_err!(t.configure_p(cs, f.cast(), f, va, p), Error::WrongType);
+    expect_err!(t.configure_p(cs, vs, ep.cast(), va, p), Error::WrongType);
+    expect_err!(t.configure_p(cs, vs, f, va + 8, p), Error::BadUserPointer);
     // An IPC buffer must be a 4 KiB frame.
     let large: Cap<libipc::cap::Frame> = env.retype(21)?;
-    expect_err!(t.configure(cs, vs, large, va, p), Error::InvalidArgument);
+    expect_err!(t.configure_p(cs, vs, large, va, p), Error::InvalidArgument);
     let empty = Cap::from_slot(env.slot()?);
-    expect_err!(t.configure(empty, vs, f, va, p), Error::InvalidCapability);
-    ok!(t.configure(cs, vs, f, va, p));
+    expect_err!(t.configure_p(empty, vs, f, va, p), Error::InvalidCapability);
+    ok!(t.configure_p(cs, vs, f, va, p));
     Ok(())
 }
