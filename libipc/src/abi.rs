@@ -752,6 +752,9 @@ pub struct BootInfo {
     /// second while a thread runs (the fallback re-arm, `docs/scheduler.md`).
     pub tick_hz: u64,
     pub untyped_list: [UntypedDesc; BOOT_MAX_UNTYPED],
+    /// Ticks per second of the clock counter user mode can read: x86_64
+    /// `rdtsc`, riscv64 `rdtime` (the kernel's own clock runs on it).
+    pub clock_hz: u64,
 }
 
 /// The root task's fixed layout (its ELF image goes where its headers say,
