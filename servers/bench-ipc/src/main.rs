@@ -14,8 +14,9 @@
 //! its own with the cycle counter around the raw syscall (x86_64
 //! `lfence; rdtsc; lfence`, riscv64 `rdcycle`; under QEMU's TCG both count
 //! host time-stamp ticks, not guest cycles). The samples are sorted in a
-//! fixed array; median and minimum are printed. Client and server have the
-//! same priority (the root task's, 255). The benchmark never fails on a
+//! fixed array; median and minimum are printed. The server runs on the
+//! client's scheduling context while it serves a call (donation), so a
+//! round trip involves no scheduling decision. The benchmark never fails on a
 //! slow result: an error line (`bench-ipc: error: ...`) appears only if a
 //! step fails, and then no result line does.
 //!
