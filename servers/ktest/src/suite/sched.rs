@@ -261,12 +261,13 @@ extern "C" fn one_call(idx: u64) -> ! {
 }
 
 /// Donation: a client with 1 ms every 10 ms calls a server that works
-/// about 8 ms for it (calibrated roughly: TCG's speed varies). The server
+/// about 30 ms for it (calibrated roughly: under TCG on a loaded host the
+/// speed of the machine varies by a factor of several). The server
 /// runs on the client's context, so the client's budget pays: the
 /// client's context is throttled while the server (not the client) runs
 /// on it, and the call takes several periods.
 pub fn sched_donation(env: &mut Env) -> TestResult {
-    DONATION_WORK.store(steps_for(env, 8), Ordering::Relaxed);
+    DONATION_WORK.store(steps_for(env, 30), Ordering::Relaxed);
     let ep = env.endpoint()?;
     let reports = env.endpoint()?;
     let server = env.spawn_at(busy_server, [ep.slot(), 0, 0, 0])?;
@@ -291,7 +292,7 @@ pub fn sched_donation(env: &mut Env) -> TestResult {
     })?;
     best_effort(client.thread)?;
     check!(
-        lent >= 2,
+        lent >= 3,
         "the client's context was throttled {lent} times while the server ran on it ({own} times otherwise)"
     );
     check_eq!(server_own, 0, "(the server's own context is round robin)");
