@@ -12,7 +12,7 @@
 #[cfg(target_os = "none")]
 mod root {
     use libipc::abi::BootInfo;
-    use libipc::bootarchive::{BootArchive, EntryKind};
+    use libipc::bootarchive::BootArchive;
 
     rt::entry!(main);
 
@@ -36,13 +36,7 @@ mod root {
                     a.len()
                 );
                 for e in a.entries() {
-                    let kind = match e.kind {
-                        EntryKind::Program => "program",
-                        EntryKind::Manifest => "manifest",
-                        EntryKind::Cmdline => "cmdline",
-                        EntryKind::File => "file",
-                    };
-                    rt::println!("init:   {:<24} {:>9} bytes  {}", e.name, e.data.len(), kind);
+                    rt::println!("init:   {:<24} {:>9} bytes  {}", e.name, e.data.len(), e.kind.name());
                 }
             }
             Err(e) => rt::println!("init: the boot archive does not parse: {}", e),
