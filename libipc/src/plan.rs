@@ -165,11 +165,45 @@ impl core::fmt::Display for PlanError {
 
 /// Decode a plan: exactly `bytes`, bounded, the right version.
 pub fn decode(bytes: &[u8]) -> Result<Plan, PlanError> {
-    match postcard::take_from_bytes::<Plan>(bytes) {
-        Ok((p, [])) if p.version == VERSION => Ok(p),
-        Ok((p, [])) => Err(PlanError::Version(p.version)),
-        _ => Err(PlanError::Malformed),
+    let mut p = Plan::default();
+    decode_into(bytes, &mut p)?;
+    Ok(p)
+}
+
+/// [`decode`] into `out` (which may live on the heap: a whole [`Plan`] is
+/// tens of KiB), one server at a time, so decoding needs little stack. The
+/// bytes are those of the postcard encoding of a `Plan`: the version, the
+/// server count, then each server. On error `out` is left empty.
+pub fn decode_into(bytes: &[u8], out: &mut Plan) -> Result<(), PlanError> {
+    out.servers = List::new();
+    let r = decode_servers(bytes, out);
+    if r.is_err() {
+        out.servers = List::new();
     }
+    r
+}
+
+fn decode_servers(bytes: &[u8], out: &mut Plan) -> Result<(), PlanError> {
+    let (version, rest) =
+        postcard::take_from_bytes::<u32>(bytes).map_err(|_| PlanError::Malformed)?;
+    let (count, mut rest) =
+        postcard::take_from_bytes::<usize>(rest).map_err(|_| PlanError::Malformed)?;
+    if count > MAX_SERVERS {
+        return Err(PlanError::Malformed);
+    }
+    for _ in 0..count {
+        let (s, r) = postcard::take_from_bytes::<Server>(rest).map_err(|_| PlanError::Malformed)?;
+        out.servers.push(s).map_err(|_| PlanError::Malformed)?;
+        rest = r;
+    }
+    if !rest.is_empty() {
+        return Err(PlanError::Malformed);
+    }
+    out.version = version;
+    if version != VERSION {
+        return Err(PlanError::Version(version));
+    }
+    Ok(())
 }
 
 /// Encode `plan` into `out`; the bytes used, or `None` if it does not fit.

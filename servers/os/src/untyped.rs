@@ -139,6 +139,48 @@ impl UntypedAlloc {
     }
 }
 
+/// The free part `[watermark, 2^size_bits)` of an untyped as at most
+/// `out.len()` naturally aligned power-of-two blocks `(offset, bits)`, the
+/// largest ones, in address order (so carving them one after the other
+/// works with the kernel's watermark; the small blocks between them are
+/// skipped). Blocks below 2^`min_bits` bytes are left out. Returns how many.
+pub fn free_blocks(watermark: u64, size_bits: u8, min_bits: u8, out: &mut [(u64, u8)]) -> usize {
+    let end = 1u64.checked_shl(size_bits.into()).unwrap_or(0);
+    let mut all = [(0u64, 0u8); 64];
+    let mut n = 0;
+    let mut at = watermark.next_multiple_of(1u64 << min_bits.min(63));
+    while at < end && n < all.len() {
+        // The largest block aligned at `at` that fits before `end`.
+        let align_bits = if at == 0 { 63 } else { at.trailing_zeros() as u8 };
+        let fit_bits = (63 - (end - at).leading_zeros()) as u8;
+        let bits = align_bits.min(fit_bits);
+        if let Some(slot) = all.get_mut(n) {
+            *slot = (at, bits);
+        }
+        n += 1;
+        at += 1u64 << bits;
+    }
+    // Keep the largest `out.len()`, in address order.
+    let mut chosen = [false; 64];
+    for _ in 0..out.len().min(n) {
+        let best =
+            (0..n).filter(|&i| !chosen[i]).max_by_key(|&i| (all[i].1, core::cmp::Reverse(i)));
+        if let Some(b) = best {
+            chosen[b] = true;
+        }
+    }
+    let mut k = 0;
+    for i in 0..n {
+        if chosen[i]
+            && let Some(o) = out.get_mut(k)
+        {
+            *o = all[i];
+            k += 1;
+        }
+    }
+    k
+}
+
 #[cfg(target_os = "none")]
 mod bare {
     use super::*;
@@ -208,6 +250,37 @@ mod tests {
         assert_eq!(a.plan(CapType::Frame, 12).unwrap(), (1, 4096));
         a.exhaust(1);
         assert_eq!(a.plan(CapType::Frame, 12).unwrap().0, 0);
+    }
+
+    #[test]
+    fn free_blocks_cover_the_rest() {
+        let mut out = [(0, 0); 8];
+        // 1 MiB, 0x23000 used: 0x23000.. in aligned blocks.
+        let n = free_blocks(0x23000, 20, 12, &mut out);
+        let blocks = &out[..n];
+        assert_eq!(
+            blocks,
+            &[
+                (0x23000, 12),
+                (0x24000, 14),
+                (0x28000, 15),
+                (0x30000, 16),
+                (0x40000, 18),
+                (0x80000, 19)
+            ]
+        );
+        let total: u64 = blocks.iter().map(|b| 1u64 << b.1).sum();
+        assert_eq!(total, (1 << 20) - 0x23000);
+        // Only the largest two, still in address order.
+        let mut two = [(0, 0); 2];
+        assert_eq!(free_blocks(0x23000, 20, 12, &mut two), 2);
+        assert_eq!(two, [(0x40000, 18), (0x80000, 19)]);
+        // Nothing used: the whole region; all used: nothing.
+        assert_eq!(free_blocks(0, 16, 12, &mut out), 1);
+        assert_eq!(out[0], (0, 16));
+        assert_eq!(free_blocks(1 << 16, 16, 12, &mut out), 0);
+        // Below the minimum size: rounded up past it.
+        assert_eq!(free_blocks(0xff01, 16, 12, &mut out), 0);
     }
 
     #[test]
