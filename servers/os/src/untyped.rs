@@ -108,7 +108,8 @@ impl UntypedAlloc {
         let mut best: Option<(usize, u8, u64)> = None;
         for (i, e) in self.entries.iter().take(self.count).enumerate() {
             let Some(e) = e else { continue };
-            if e.device {
+            // The kernel refuses an untyped child as large as its parent.
+            if e.device || (ty == CapType::Untyped && e.size_bits <= bits) {
                 continue;
             }
             if let Ok(p) = e.region().plan_retype(bits, 1)
@@ -242,6 +243,11 @@ mod tests {
         let (i, wm) = a.plan(CapType::Thread, 0).unwrap();
         assert_eq!((i, wm), (0, 2048 + (1 << kcore::untyped::THREAD_BITS)));
         a.commit(i, wm);
+        // An untyped child is always smaller than its parent.
+        let mut b = UntypedAlloc::new();
+        b.add(1, 0, 16, false).unwrap();
+        assert_eq!(b.plan(CapType::Untyped, 16), Err(Error::OutOfMemory { bits: 16 }));
+        assert_eq!(b.plan(CapType::Untyped, 15).unwrap(), (0, 1 << 15));
         // Too large for anything but the device region, which never serves.
         assert_eq!(a.plan(CapType::Untyped, 21), Err(Error::OutOfMemory { bits: 21 }));
         assert!(a.plan(CapType::Frame, 13).is_err(), "frame sizes are the kernel's");
