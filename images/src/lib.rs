@@ -334,13 +334,17 @@ impl Builder {
             entries.push((name.clone(), data.len()));
             w.add(name, kind, data).map_err(|e| BuildError::Archive(e.to_string()))?;
         }
-        let mut buf = vec![0u8; 1 << 16];
-        let n = libipc::plan::encode(&plan, &mut buf)
-            .ok_or_else(|| BuildError::Archive("the boot plan does not fit 64 KiB".into()))?;
-        buf.truncate(n);
-        entries.push((libipc::plan::ENTRY.into(), n));
-        w.add(libipc::plan::ENTRY, EntryKind::Plan, buf)
-            .map_err(|e| BuildError::Archive(e.to_string()))?;
+        // The boot plan, when init has servers to start (images whose root
+        // task is something else, or that start nothing, go without).
+        if !plan.servers.is_empty() {
+            let mut buf = vec![0u8; 1 << 16];
+            let n = libipc::plan::encode(&plan, &mut buf)
+                .ok_or_else(|| BuildError::Archive("the boot plan does not fit 64 KiB".into()))?;
+            buf.truncate(n);
+            entries.push((libipc::plan::ENTRY.into(), n));
+            w.add(libipc::plan::ENTRY, EntryKind::Plan, buf)
+                .map_err(|e| BuildError::Archive(e.to_string()))?;
+        }
         entries.push(("manifest.toml".into(), text.len()));
         w.add("manifest.toml", EntryKind::Manifest, text.into_bytes())
             .map_err(|e| BuildError::Archive(e.to_string()))?;

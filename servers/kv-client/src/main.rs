@@ -369,3 +369,6 @@ mod client {
         let _ = c.delete(key("after"));
     }
 }
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
