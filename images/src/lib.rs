@@ -242,6 +242,10 @@ impl Builder {
         // The kernel is built separately and is not a program.
         let pkgs: Vec<_> = pkgs.into_iter().filter(|p| p.name != "rint-kernel").collect();
         let sources = m.check(&shown, &self.root, &pkgs)?;
+        // The server settings, for every arch (each build packs its own).
+        for arch in Arch::ALL {
+            m.plan(&shown, &text, arch.name())?;
+        }
         Ok(Loaded { file: shown, text, manifest: m, sources })
     }
 
@@ -282,6 +286,7 @@ impl Builder {
     /// Build image `name` for `arch`.
     pub fn build(&self, name: &str, arch: Arch) -> Result<BuiltImage, BuildError> {
         let Loaded { file: shown, text, manifest: m, sources } = self.load(name)?;
+        let plan = m.plan(&shown, &text, arch.name())?;
         let kernel = self.build_kernel(arch)?;
 
         // All package programs in one cargo run.
@@ -328,6 +333,17 @@ impl Builder {
             let data = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
             entries.push((name.clone(), data.len()));
             w.add(name, kind, data).map_err(|e| BuildError::Archive(e.to_string()))?;
+        }
+        // The boot plan, when init has servers to start (images whose root
+        // task is something else, or that start nothing, go without).
+        if !plan.servers.is_empty() {
+            let mut buf = vec![0u8; 1 << 16];
+            let n = libipc::plan::encode(&plan, &mut buf)
+                .ok_or_else(|| BuildError::Archive("the boot plan does not fit 64 KiB".into()))?;
+            buf.truncate(n);
+            entries.push((libipc::plan::ENTRY.into(), n));
+            w.add(libipc::plan::ENTRY, EntryKind::Plan, buf)
+                .map_err(|e| BuildError::Archive(e.to_string()))?;
         }
         entries.push(("manifest.toml".into(), text.len()));
         w.add("manifest.toml", EntryKind::Manifest, text.into_bytes())

@@ -19,7 +19,7 @@
 //!      0    40  name: UTF-8, NUL-padded, 1..=40 bytes, no NUL inside, unique
 //!     40     8  data offset from the archive start (multiple of 4096)
 //!     48     8  data size in bytes
-//!     56     4  kind (0 file, 1 program, 2 manifest, 3 kernel command line)
+//!     56     4  kind (0 file, 1 program, 2 manifest, 3 kernel command line, 4 boot plan)
 //!     60     4  FNV-1a 32 checksum of the data
 //! ```
 //! Each entry's data starts on a 4 KiB boundary (so its frames can be mapped
@@ -51,6 +51,9 @@ pub enum EntryKind {
     Manifest = 2,
     /// The kernel command line (UTF-8 text).
     Cmdline = 3,
+    /// The boot plan: what init starts, with which capabilities
+    /// (`crate::plan`, postcard).
+    Plan = 4,
 }
 
 impl EntryKind {
@@ -60,6 +63,7 @@ impl EntryKind {
             EntryKind::Program => "program",
             EntryKind::Manifest => "manifest",
             EntryKind::Cmdline => "cmdline",
+            EntryKind::Plan => "plan",
         }
     }
 }
@@ -72,6 +76,7 @@ impl TryFrom<u32> for EntryKind {
             1 => EntryKind::Program,
             2 => EntryKind::Manifest,
             3 => EntryKind::Cmdline,
+            4 => EntryKind::Plan,
             other => return Err(other),
         })
     }

@@ -17,6 +17,9 @@
 //!   server dispatch traits, bulk buffers and zero-copy channels
 //!   (`docs/protocols.md`). Host-testable; the parts that make syscalls
 //!   exist on the bare-metal targets only.
+//! - [`plan`]: the boot plan the image builder writes and init follows.
+//! - [`start`]: what a server started by init finds: its address-space
+//!   layout, fixed slots and start info.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -27,6 +30,8 @@ extern crate alloc;
 pub mod abi;
 pub mod bootarchive;
 pub mod cap;
+pub mod plan;
 pub mod proto;
+pub mod start;
 #[cfg(target_os = "none")]
 pub mod sys;

@@ -42,18 +42,16 @@ both_arches!(selftest_boot_passes, |arch: Arch| {
 });
 
 both_arches!(default_image_starts_init, |arch: Arch| {
-    let run = Boot::new("default", arch)
-        .accel(Accel::Auto)
-        .until("init: nothing more to start yet")
-        .run();
+    let run =
+        Boot::new("default", arch).accel(Accel::Auto).until("init: 2 of 2 servers running:").run();
     run.expect_matched()
         .expect(&format!("microkernel on {arch}"))
-        .expect("archive: 2 entries")
+        .expect("archive: 5 entries")
         .expect("  init ")
         .expect("  manifest.toml ")
         .expect("kernel: boot complete; starting init")
         .expect("init: running as the root task;")
-        .expect("init: boot archive at 0x200000000, 2 entries:")
+        .expect("init: boot archive at 0x200000000, 5 entries:")
         .expect_not("FATAL");
     // init sees RAM as untyped: most of the 256 MiB machine.
     let line = run.line("init: running as the root task;").expect("init line");

@@ -22,7 +22,9 @@
 //!   (a function, for tests and in-process servers) on every target, and on
 //!   bare metal `Endpoint` (a `Call` on an endpoint cap) and `serve` (the
 //!   server's receive-dispatch-reply loop).
-//! - The protocols: [`kv`] (a small key-value store).
+//! - The protocols: [`kv`] (a small key-value store), [`init`] (init's
+//!   name service and exit). [`DECLARED`] lists every protocol's name and
+//!   version, for the image builder's checks.
 //!
 //! Errors: every protocol's error enum has a [`ProtoError`] variant first
 //! (`Protocol(ProtoError)`), then its own. A malformed request gets an
@@ -39,6 +41,7 @@ pub mod bounded;
 pub mod bulk;
 pub mod channel;
 mod declare;
+pub mod init;
 pub mod kv;
 pub mod transport;
 pub mod wire;
@@ -197,6 +200,26 @@ pub const fn check_errors(codes: &[u32]) {
         );
         i += 1;
     }
+}
+
+/// A protocol's name and version, as its declaration says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Declared {
+    pub name: &'static str,
+    pub version: u32,
+}
+
+/// Every protocol declared in this crate. The image builder checks the
+/// manifest's `provides` and `needs` against it. A new protocol module adds
+/// its line here.
+pub const DECLARED: &[Declared] = &[
+    Declared { name: kv::NAME, version: kv::VERSION },
+    Declared { name: init::NAME, version: init::VERSION },
+];
+
+/// The declaration of protocol `name`.
+pub fn declared(name: &str) -> Option<&'static Declared> {
+    DECLARED.iter().find(|d| d.name == name)
 }
 
 /// What the generated code uses; not part of the API.

@@ -1,6 +1,7 @@
 //! Console output through the `DebugWrite` syscall.
 
 use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use libipc::sys::{self, DEBUG_WRITE_MAX};
 
 /// Collects text and writes it to the kernel console in `DebugWrite`-sized
@@ -52,9 +53,25 @@ impl Drop for DebugWriter {
     }
 }
 
-/// The implementation of [`crate::print!`].
+/// The line prefix of a server's output (`[name] `): its name, set once
+/// by the server runtime; empty for a root task.
+static PREFIX: spin::Once<libipc::plan::Name> = spin::Once::new();
+static PREFIX_SET: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn set_prefix(name: libipc::plan::Name) {
+    PREFIX.call_once(|| name);
+    PREFIX_SET.store(1, Ordering::Relaxed);
+}
+
+/// The implementation of [`crate::print!`]: one `DebugWrite` per call (per
+/// 960 bytes), prefixed with `[name] ` in a server.
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
     let mut w = DebugWriter::new();
+    if PREFIX_SET.load(Ordering::Relaxed) != 0
+        && let Some(name) = PREFIX.get()
+    {
+        let _ = fmt::Write::write_fmt(&mut w, format_args!("[{name}] "));
+    }
     let _ = fmt::Write::write_fmt(&mut w, args);
 }

@@ -23,17 +23,31 @@
 //!   `libipc::sys`, and calls `main(boot)`. Programs that init starts will
 //!   get their own form of the macro (their start argument will describe
 //!   their capabilities); `_start` and the rest stay as they are.
-//! - When `main` returns, or on a panic, the runtime suspends the program's
-//!   thread ([`exit`]): the root task suspends `slots::INIT_THREAD`. A panic
-//!   prints its message first.
+//! - [`server!`]`(main)`: a server started by init, with
+//!   `fn main(start: &'static rt::Start) -> i32`. The runtime registers the
+//!   IPC buffer init mapped (`libipc::start::layout::IPC_BUFFER`), decodes
+//!   the start info (`libipc::start::StartInfo`) from the page at the
+//!   address in the first argument register, gives the heap area to the
+//!   global allocator, and sets the output prefix `[name] `. [`Start`] looks
+//!   capabilities up by name (`start.cap::<Endpoint>("kv")`, an error naming
+//!   what is missing), files, untyped memory, free slots, and talks to
+//!   init's name service (`lookup`, `relookup`, `register`).
+//! - Exit: a root task's `main` returning, or [`exit`], suspends its thread.
+//!   A server's `main` returns its exit code, which the runtime reports to
+//!   init (`init` protocol `exit`; init tears the server down and restarts
+//!   it as the manifest says). A panic prints its message and, in a server,
+//!   reports exit code 101 (`EXIT_PANIC`) with the message to init.
+//! - [`heap`]: the global allocator (`linked_list_allocator` behind a spin
+//!   lock) over the server's heap area; a root task has none unless it calls
+//!   [`heap::init`] with memory it mapped.
 //! - [`print!`]/[`println!`] write through the `DebugWrite` syscall, in
 //!   chunks of at most 960 bytes (the IPC buffer's message area). They use
 //!   the IPC buffer of the thread the runtime started: other threads of the
 //!   program must not print through them (they have their own buffers; see
 //!   `libipc::sys::IpcBuf::debug_write`).
 //!
-//! No heap yet. Bare-metal targets only: on the host the crate is empty, so
-//! that `cargo test --workspace` and host clippy still build it.
+//! Bare-metal targets only: on the host the crate is empty, so that
+//! `cargo test --workspace` and host clippy still build it.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -42,7 +56,12 @@
 pub use libipc;
 
 #[cfg(target_os = "none")]
+#[allow(unsafe_code)]
+pub mod heap;
+#[cfg(target_os = "none")]
 mod io;
+#[cfg(target_os = "none")]
+pub mod server;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod start;
@@ -50,7 +69,9 @@ mod start;
 #[cfg(target_os = "none")]
 pub use io::{_print, DebugWriter};
 #[cfg(target_os = "none")]
-pub use start::{boot_archive, exit, start_root};
+pub use server::{CapError, Start, exit_with};
+#[cfg(target_os = "none")]
+pub use start::{boot_archive, exit, start_info, start_root, start_server};
 
 /// Declare the program's `main`: `rt::entry!(main)` with
 /// `fn main(boot: &'static BootInfo)` makes a root task.
@@ -63,6 +84,21 @@ macro_rules! entry {
         pub extern "C" fn __rint_main(arg0: u64) -> ! {
             let main: fn(&'static $crate::libipc::abi::BootInfo) = $main;
             $crate::start_root(arg0, main)
+        }
+    };
+}
+
+/// Declare a server's `main`: `rt::server!(main)` with
+/// `fn main(start: &'static rt::Start) -> i32` (the exit code).
+#[macro_export]
+macro_rules! server {
+    ($main:path) => {
+        /// The program's entry, called by the runtime's `_start` with the
+        /// first argument register (the start-info address).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn __rint_main(arg0: u64) -> ! {
+            let main: fn(&'static $crate::Start) -> i32 = $main;
+            $crate::start_server(arg0, main)
         }
     };
 }

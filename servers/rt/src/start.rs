@@ -1,15 +1,26 @@
 //! Program start, exit and panic.
 //!
-//! The only unsafe code of the runtime: the `_start` stub, and turning the
-//! kernel-given boot-info address into a reference and registering the
-//! IPC buffer.
+//! Most of the runtime's unsafe code: the `_start` stub, turning the
+//! kernel-given boot-info address and init's start-info page into
+//! references, registering the IPC buffer, and the read-only file mappings.
 
+use core::fmt::Write as _;
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use libipc::abi::{BOOT_INFO_MAGIC, BOOT_INFO_VERSION, BootInfo, slots};
 use libipc::cap::{Cap, Thread};
+use libipc::proto::init::EXIT_PANIC;
+use libipc::start::{self as st, layout};
 use libipc::sys;
+
+use crate::server::Start;
+
+/// Whether this program is a server started by init (exit and panic go to
+/// init) rather than a root task.
+static SERVER: AtomicBool = AtomicBool::new(false);
+/// The server's start info, once decoded.
+static START: spin::Once<Start> = spin::Once::new();
 
 // `_start`: the kernel enters here with the stack pointer set and the start
 // argument (the root task's BootInfo address) in the first argument
@@ -47,8 +58,111 @@ _start:
     "#
 );
 
-/// The thread [`exit`] suspends (the root task's own thread).
+/// The thread [`exit`] suspends: the root task's own thread, and a
+/// server's (`start::slots::THREAD`, the same slot).
 const SELF_THREAD: Cap<Thread> = Cap::from_slot(slots::INIT_THREAD);
+const _: () = assert!(slots::INIT_THREAD == st::slots::THREAD);
+
+/// Start a server: register the IPC buffer init mapped, decode the start
+/// info at `arg0` (`layout::START_INFO`), set up the heap and the output
+/// prefix, run `main` and report its exit code to init. Called by
+/// [`crate::server!`].
+pub fn start_server(arg0: u64, main: fn(&'static Start) -> i32) -> ! {
+    SERVER.store(true, Ordering::Relaxed);
+    // SAFETY: init maps the main thread's IPC buffer read-write at
+    // `layout::IPC_BUFFER` for the server's lifetime and registers it for
+    // this thread; nothing in the program makes a Rust reference to it.
+    unsafe { sys::set_ipc_buffer(layout::IPC_BUFFER) };
+    if arg0 != layout::START_INFO {
+        crate::server::exit_with(1, "rt: started without start info");
+    }
+    let Some(page) = mapped_bytes(
+        layout::START_INFO,
+        layout::START_INFO_SIZE,
+        layout::START_INFO,
+        layout::START_INFO_SIZE,
+    ) else {
+        crate::server::exit_with(1, "rt: start info not mapped");
+    };
+    let info = match st::decode(page) {
+        Ok(i) => i,
+        Err(e) => {
+            let mut m = Line::new();
+            let _ = write!(m, "rt: bad start info: {e}");
+            crate::server::exit_with(1, m.as_str())
+        }
+    };
+    crate::io::set_prefix(info.name);
+    let heap = info.heap;
+    let heap_ok = heap.vaddr >= layout::HEAP
+        && heap.vaddr.checked_add(heap.size).is_some_and(|e| e <= layout::HEAP + layout::HEAP_MAX);
+    if heap_ok {
+        // SAFETY: init maps the heap area read-write for the server's
+        // lifetime (checked to lie in the heap's part of the layout, where
+        // nothing else is), and only the allocator uses it.
+        unsafe { crate::heap::init(heap.vaddr, heap.size) };
+    }
+    let start = START.call_once(|| Start::new(info));
+    let code = main(start);
+    crate::server::exit_with(code, "")
+}
+
+/// The server's start info (`None` in a root task).
+pub fn start_info() -> Option<&'static Start> {
+    START.get()
+}
+
+/// `len` bytes at `vaddr`, which init mapped read-only for the program's
+/// lifetime, if they lie inside `[area, area + area_len)`.
+pub(crate) fn mapped_bytes(
+    vaddr: u64,
+    len: u64,
+    area: u64,
+    area_len: u64,
+) -> Option<&'static [u8]> {
+    let end = vaddr.checked_add(len)?;
+    if vaddr < area || end > area.checked_add(area_len)? || len == 0 {
+        return None;
+    }
+    let p = core::ptr::with_exposed_provenance::<u8>(vaddr as usize);
+    // SAFETY: init maps these areas (start info, files) read-only, in
+    // whole pages, for the server's lifetime, and nothing writes them; the
+    // range was checked to lie inside the area. Bytes are valid for any
+    // content.
+    Some(unsafe { core::slice::from_raw_parts(p, len as usize) })
+}
+
+/// A short line of text on the stack, for messages to init.
+pub(crate) struct Line {
+    buf: [u8; 200],
+    len: usize,
+}
+
+impl Line {
+    pub(crate) const fn new() -> Line {
+        Line { buf: [0; 200], len: 0 }
+    }
+    pub(crate) fn as_str(&self) -> &str {
+        let b = self.buf.get(..self.len).unwrap_or(&[]);
+        match core::str::from_utf8(b) {
+            Ok(s) => s,
+            // Cut inside a character: keep the valid part.
+            Err(e) => core::str::from_utf8(b.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or(""),
+        }
+    }
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Start a root task: check the boot info at `arg0`, register the IPC
 /// buffer, run `main`, exit. Called by [`crate::entry!`].
@@ -102,9 +216,17 @@ pub fn boot_archive(boot: &'static BootInfo) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(p, len as usize) }
 }
 
-/// End the program: suspend its thread. If that fails, give the CPU away
-/// forever.
+/// End the program: a server reports exit code 0 to init (which tears it
+/// down); a root task suspends its thread.
 pub fn exit() -> ! {
+    if SERVER.load(Ordering::Relaxed) {
+        crate::server::exit_with(0, "");
+    }
+    stop()
+}
+
+/// Suspend the thread; if that fails, give the CPU away forever.
+pub(crate) fn stop() -> ! {
     let _ = SELF_THREAD.suspend();
     loop {
         sys::yield_now();
@@ -114,8 +236,19 @@ pub fn exit() -> ! {
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     static PANICKED: AtomicBool = AtomicBool::new(false);
-    if !PANICKED.swap(true, Ordering::Relaxed) {
-        crate::println!("rt: {info}");
+    if PANICKED.swap(true, Ordering::Relaxed) {
+        // A panic while panicking (in the report itself): stop quietly.
+        stop()
     }
-    exit()
+    if SERVER.load(Ordering::Relaxed) {
+        crate::println!("panicked: {info}");
+        let mut m = Line::new();
+        let _ = write!(m, "{}", info.message());
+        if let Some(l) = info.location() {
+            let _ = write!(m, " at {}:{}", l.file(), l.line());
+        }
+        crate::server::exit_with(EXIT_PANIC, m.as_str());
+    }
+    crate::println!("rt: {info}");
+    stop()
 }

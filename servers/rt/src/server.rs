@@ -1,0 +1,193 @@
+//! Servers started by init: their start info, capabilities by name, the
+//! name service, exit.
+
+use core::fmt;
+
+use libipc::abi::{CPtr, CapType, MSG_MAX_WORDS, MessageInfo, Rights};
+use libipc::cap::{CNode, Cap, Endpoint, ObjectType};
+use libipc::plan::Name;
+use libipc::proto::init::{self as initp, Message};
+use libipc::proto::{ProtoError, Reply, Transport};
+use libipc::start::{StartInfo, UntypedCap, layout, slots};
+use libipc::sys;
+use os::SlotAlloc;
+use spin::Mutex;
+
+/// What a server knows about itself: the start info init wrote, and the
+/// free slots of its CNode.
+pub struct Start {
+    pub info: StartInfo,
+    slots: Mutex<SlotAlloc>,
+}
+
+/// Why [`Start::cap`] found no capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapError {
+    /// The start info names no capability `name`: the manifest entry does
+    /// not provide or need it.
+    Absent(Name),
+    /// It names one of another type.
+    WrongType { name: Name, found: u32, wanted: CapType },
+}
+
+impl fmt::Display for CapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CapError::Absent(n) => write!(
+                f,
+                "no capability named {:?} in the start info (add it to the manifest's `needs` or `provides`)",
+                n.as_str()
+            ),
+            CapError::WrongType { name, found, wanted } => {
+                let found = CapType::try_from(*found).map_or("unknown", |t| t.as_str());
+                write!(f, "capability {:?} is a {found}, not a {}", name.as_str(), wanted.as_str())
+            }
+        }
+    }
+}
+
+/// The server's own CNode (its guarded CSpace root).
+pub const CNODE: Cap<CNode> = Cap::from_slot(slots::CNODE);
+/// init's endpoint, badged for this server.
+pub const INIT: Cap<Endpoint> = Cap::from_slot(slots::INIT);
+
+impl Start {
+    pub(crate) fn new(info: StartInfo) -> Start {
+        let (a, b) = info.free_slots;
+        Start { info, slots: Mutex::new(SlotAlloc::new(a, b)) }
+    }
+
+    /// Its name in the plan.
+    pub fn name(&self) -> &str {
+        self.info.name.as_str()
+    }
+
+    /// init's number for it.
+    pub fn pid(&self) -> u32 {
+        self.info.pid
+    }
+
+    /// How many times it was restarted before this start.
+    pub fn generation(&self) -> u32 {
+        self.info.generation
+    }
+
+    /// The capability named `name` (an endpoint it provides or needs), of
+    /// type `T`.
+    pub fn cap<T: ObjectType>(&self, name: &str) -> Result<Cap<T>, CapError> {
+        let absent = || CapError::Absent(Name::from_str(name).unwrap_or_default());
+        let c = self.info.named(name).ok_or_else(absent)?;
+        if c.cap_type != T::TYPE as u32 {
+            return Err(CapError::WrongType { name: c.name, found: c.cap_type, wanted: T::TYPE });
+        }
+        Ok(Cap::from_slot(c.slot))
+    }
+
+    /// The archive file `name` it was given (`files` in the manifest),
+    /// mapped read-only.
+    pub fn file(&self, name: &str) -> Option<&'static [u8]> {
+        let f = self.info.file(name)?;
+        crate::start::mapped_bytes(f.vaddr, f.len, layout::FILES, layout::FILES_MAX)
+    }
+
+    /// What is left of its memory quota.
+    pub fn untyped(&self) -> &[UntypedCap] {
+        &self.info.untyped
+    }
+
+    /// A free slot of its CNode.
+    pub fn slot(&self) -> Result<u64, os::Error> {
+        self.slots.lock().alloc()
+    }
+
+    /// Give back a slot (emptied by the caller).
+    pub fn free_slot(&self, slot: u64) {
+        self.slots.lock().free(slot);
+    }
+
+    /// Look service `name` up with init's name service: its endpoint, in a
+    /// new slot.
+    pub fn lookup(&self, name: &str) -> Result<Cap<Endpoint>, initp::Error> {
+        let slot = self.slot().map_err(|_| initp::Error::BadSlot)?;
+        let r = lookup_into(name, slot);
+        if r.is_err() {
+            self.free_slot(slot);
+        }
+        r
+    }
+
+    /// Look `name` up again into `old`'s slot (after its server restarted:
+    /// the old cap is gone or stale; it is deleted first).
+    pub fn relookup(&self, name: &str, old: Cap<Endpoint>) -> Result<Cap<Endpoint>, initp::Error> {
+        let _ = CNODE.delete(old.slot());
+        lookup_into(name, old.slot())
+    }
+
+    /// Register `ep` under `name` (speaking `protocol` at `version`) with
+    /// init's name service.
+    pub fn register(
+        &self,
+        name: &str,
+        protocol: &str,
+        version: u32,
+        ep: Cap<Endpoint>,
+    ) -> Result<(), initp::Error> {
+        let name = Name::from_str(name).ok_or(initp::Error::NotFound)?;
+        let protocol = Name::from_str(protocol).ok_or(initp::Error::NotFound)?;
+        let mut c = initp::Client::new(WithCap { ep: INIT, cap: Some(ep.cptr()) });
+        c.register(name, protocol, version)
+    }
+}
+
+fn lookup_into(name: &str, slot: u64) -> Result<Cap<Endpoint>, initp::Error> {
+    let n = Name::from_str(name).ok_or(initp::Error::NotFound)?;
+    let found = initp::Client::connect(INIT).lookup(n, slot)?;
+    Ok(Cap::from_slot(found.slot))
+}
+
+/// A transport that sends one capability with the request (the endpoint
+/// cap must have GRANT).
+struct WithCap {
+    ep: Cap<Endpoint>,
+    cap: Option<CPtr>,
+}
+
+impl Transport for WithCap {
+    fn call(
+        &mut self,
+        label: u32,
+        words: &[u64],
+        reply: &mut [u64; MSG_MAX_WORDS],
+    ) -> Result<Reply, ProtoError> {
+        let buf = sys::ipc_buffer();
+        let caps: &[CPtr] = match &self.cap {
+            Some(c) => core::slice::from_ref(c),
+            None => &[],
+        };
+        buf.set_caps(caps).map_err(|e| ProtoError::Ipc(e as u64))?;
+        let info = MessageInfo::new(label, words.len(), caps.len()).ok_or(ProtoError::TooLarge)?;
+        let m = buf.call(self.ep.cptr(), info, words).map_err(|e| ProtoError::Ipc(e as u64))?;
+        let len = m.copy_words(reply);
+        Ok(Reply { label: m.label(), len })
+    }
+}
+
+/// Report `code` and `message` to init, which tears the server down; if
+/// init cannot be told, stop the thread.
+pub fn exit_with(code: i32, message: &str) -> ! {
+    let mut msg = Message::new();
+    // Cut at a character boundary so the message stays UTF-8.
+    let mut end = message.len().min(initp::MESSAGE_MAX);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Some(m) = message.get(..end).and_then(Message::from_str) {
+        msg = m;
+    }
+    let _ = initp::Client::connect(INIT).exit(code, msg);
+    crate::start::stop()
+}
+
+/// Rights a server's own endpoint copies need to serve (receive) and be
+/// called.
+pub const SERVE: Rights = Rights::READ.union(Rights::WRITE);
