@@ -411,6 +411,31 @@ trace-end,11
     }
 
     #[test]
+    fn scheduler_events_name_their_fields() {
+        let log = "trace-name,0x1000,init\n\
+                   trace,1,10,0,SchedConfigure,0x2000,0xf4240,0x989680,0x1\n\
+                   trace,2,20,0,Throttle,0x2000,0x98968a,0x1000,0x0\n\
+                   trace,3,30,0,Reclassify,0x2000,0x0,0x0,0x0\n\
+                   trace,4,40,0,Retune,0x2000,0x7a120,0x989680,0x0\n\
+                   trace,5,50,0,PromotionRefused,0x2000,0x30d40,0x186a0,0x0\n";
+        let v = to_chrome(&parse(log));
+        let one = |name: &str| find(&v, "i", name).first().map(|e| e["args"].clone());
+        let c = one("SchedConfigure").unwrap_or_default();
+        assert_eq!((c["class"].as_str(), c["budget_ns"].as_u64()), (Some("edf"), Some(1_000_000)));
+        let t = one("Throttle").unwrap_or_default();
+        assert_eq!(
+            (t["until_ns"].as_u64(), t["running"].as_str()),
+            (Some(10_000_010), Some("init"))
+        );
+        assert_eq!(one("Reclassify").unwrap_or_default()["class"], "rr");
+        assert_eq!(one("Retune").unwrap_or_default()["budget_ns"], 500_000);
+        assert_eq!(one("PromotionRefused").unwrap_or_default()["available_ppm"], 100_000);
+        for e in events(&v).iter().filter(|e| e["ph"] == "i") {
+            assert_eq!(e["cat"], "sched", "{e}");
+        }
+    }
+
+    #[test]
     fn empty_trace() {
         let v = to_chrome(&parse("nothing here\n"));
         assert_eq!(events(&v).len(), 2, "process names only");

@@ -109,6 +109,7 @@ tests! {
     sched::sched_priorities_removed,
     sched::sched_configure_errors,
     sched::sched_admission,
+    sched::sched_table_full,
     sched::sched_budget_enforced,
     sched::sched_donation,
     sched::sched_classification,

@@ -1,7 +1,7 @@
 //! Scheduling contexts (`docs/scheduler.md`): fixed priorities are gone;
 //! only the SchedControl capability sets parameters, checked word by word;
 //! admission refuses EDF bandwidth beyond the bound with `NoBandwidth` and
-//! changes nothing; the timer enforces budgets (a hog with a reservation is
+//! changes nothing; threads beyond the free contexts are `TableFull`; the timer enforces budgets (a hog with a reservation is
 //! throttled, and its replenishments stay on its period's grid); a call
 //! runs the server on the caller's context (donation: the caller's budget
 //! pays for the server's work); dynamic classification promotes a thread
@@ -190,6 +190,31 @@ pub fn sched_admission(env: &mut Env) -> TestResult {
     // All of it is free again.
     ok!(sc.configure(a, Params::edf(9 * MS, 10 * MS)));
     best_effort(a)
+}
+
+/// Every thread takes one of its CPU's 256 scheduling contexts: a retype
+/// of more threads than there are free contexts fails with `TableFull`
+/// and makes none; a thread's deletion gives its context back.
+pub fn sched_table_full(env: &mut Env) -> TestResult {
+    const N: u64 = 256;
+    let ut: Cap<libipc::cap::Untyped> = env.retype(20)?;
+    let first = env.slot()?;
+    for i in 1..N {
+        check_eq!(env.slot()?, first + i, "(free slots are not consecutive)");
+    }
+    // The root task's own context is in use, so 256 never fit.
+    expect_err!(
+        ut.retype(libipc::abi::CapType::Thread, 0, init::CNODE, first, N),
+        Error::TableFull
+    );
+    // Nothing was made: the first slot is still free and the untyped
+    // still carves there.
+    ok!(ut.retype(libipc::abi::CapType::Thread, 0, init::CNODE, first, 1));
+    let t: Cap<Thread> = Cap::from_slot(first);
+    ok!(init::SCHED_CONTROL.configure(t, Params::rr(0)));
+    ok!(init::CNODE.delete(first));
+    expect_err!(init::SCHED_CONTROL.configure(t, Params::rr(0)), Error::InvalidCapability);
+    Ok(())
 }
 
 /// Spin forever.
