@@ -17,6 +17,8 @@
 //!   server dispatch traits, bulk buffers and zero-copy channels
 //!   (`docs/protocols.md`). Host-testable; the parts that make syscalls
 //!   exist on the bare-metal targets only.
+//! - [`start`]: what a server started by init finds: its address-space
+//!   layout.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -28,5 +30,6 @@ pub mod abi;
 pub mod bootarchive;
 pub mod cap;
 pub mod proto;
+pub mod start;
 #[cfg(target_os = "none")]
 pub mod sys;
