@@ -405,6 +405,6 @@ mod tests {
         assert_eq!(page_range(0x1000, 1), Some(Range::new(0x1000, 0x2000)));
         assert_eq!(page_range(0x1001, 1), None);
         assert_eq!(page_range(0x1000, 0), None);
-        assert_eq!(page_range(u64::MAX & !0xfff, 0x2000), None);
+        assert_eq!(page_range(!0xfffu64, 0x2000), None);
     }
 }
