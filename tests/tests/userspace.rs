@@ -85,3 +85,20 @@ fn kv_images_differ_only_in_the_provider() {
     assert!(diff[0].0.starts_with("description ="), "{diff:?}");
     assert_eq!(diff[1], ("package = \"rint-kv-mem\"", "package = \"rint-kv-log\""));
 }
+
+both_arches!(panics_and_exits_are_supervised, |arch: Arch| {
+    let run = Boot::new("test-supervision", arch).until("init: all servers have stopped").run();
+    run.expect_matched()
+        .expect("init: started panicker (pid 1)")
+        .expect("[panicker] generation 0, pid 1")
+        .expect("[panicker] panicked: ")
+        .expect("init: panicker (pid 1) exited with code 101: deliberate panic in generation 0 at servers/panicker/src/main.rs:")
+        .expect("init: restarted panicker (pid 1, restart 1)")
+        .expect("init: panicker (pid 1) exited with code 101: deliberate panic in generation 1")
+        .expect("init: restarted panicker (pid 1, restart 2)")
+        .expect("[panicker] generation 2, pid 1")
+        .expect("init: panicker (pid 1) exited with code 3")
+        .expect("init: panicker (pid 1) stays stopped: its restarts are used up")
+        .expect_not("restart 3")
+        .expect_not("kernel: thread");
+});
