@@ -207,6 +207,9 @@ pub trait Timer {
     fn stop();
     /// Monotonic nanoseconds since an arbitrary point at boot.
     fn now_ns() -> u64;
+    /// Ticks per second of the clock counter user mode may read (x86_64
+    /// `rdtsc`, riscv64 `rdtime`), the one `now_ns` is derived from.
+    fn clock_hz() -> u64;
     /// Acknowledge a timer interrupt; called by the kernel from its trap
     /// handler for every `TrapKind::Timer` (re-arms the next periodic tick
     /// where the hardware has no periodic mode).

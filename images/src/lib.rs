@@ -7,6 +7,7 @@
 //! `docs/boot-archive.md`). [`qemu`] knows how to boot the result; the
 //! `scripts/run` command and the system tests (`tests/`) both go through it.
 
+pub mod linux;
 pub mod manifest;
 pub mod qemu;
 
@@ -329,6 +330,7 @@ impl Builder {
                     let elf = std::fs::read(p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false);
                     (p.clone(), if elf { EntryKind::Program } else { EntryKind::File })
                 }
+                Source::LinuxC(src) => (linux::build(&self.root, src, arch)?, EntryKind::Program),
             };
             let data = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
             entries.push((name.clone(), data.len()));

@@ -15,8 +15,12 @@
 //! [[program]]
 //! name = "hello.txt"
 //! path = "images/files/hello.txt"  # or a file, relative to the repository
+//!
+//! [[program]]
+//! name = "hello"
+//! linux_c = "tests/linux/hello.c"  # or a C source, built as a static Linux program
 //! ```
-//! Exactly one of `package` and `path` per program. Unknown fields are errors,
+//! Exactly one of `package`, `path` and `linux_c` per program. Unknown fields are errors,
 //! so a typo never goes unnoticed.
 //!
 //! Programs other than `init` built from a `package` are **servers**: init
@@ -81,6 +85,8 @@ pub struct Program {
     pub package: Option<String>,
     pub bin: Option<String>,
     pub path: Option<PathBuf>,
+    /// A C source compiled into a static Linux executable (`crate::linux`).
+    pub linux_c: Option<PathBuf>,
     /// Whether init starts it: by default, packages other than `init`.
     pub start: Option<Spanned<bool>>,
     #[serde(default)]
@@ -241,6 +247,8 @@ pub enum Source {
     Package { package: String, bin: String },
     /// A file, absolute path.
     File(PathBuf),
+    /// A C source (absolute path) to compile for Linux on the target.
+    LinuxC(PathBuf),
 }
 
 /// A manifest error: which file, which line, which field, what is wrong.
@@ -331,6 +339,18 @@ impl Manifest {
                     format!("a program named {:?} is already listed", p.name),
                 ));
             }
+            if let Some(c) = &p.linux_c {
+                if p.package.is_some() || p.path.is_some() || p.bin.is_some() || p.start.is_some() {
+                    return Err(err(
+                        at("linux_c"),
+                        "`linux_c` goes alone, without `package`, `bin`, `path` or `start` (init does not start Linux programs)".into(),
+                    ));
+                }
+                let full =
+                    crate::linux::check_source(root, c).map_err(|m| err(at("linux_c"), m))?;
+                out.push((p.name.clone(), Source::LinuxC(full)));
+                continue;
+            }
             let source = match (&p.package, &p.path) {
                 (Some(_), Some(_)) => {
                     return Err(err(
@@ -341,7 +361,7 @@ impl Manifest {
                 (None, None) => {
                     return Err(err(
                         format!("program[{i}]"),
-                        format!("program {:?} needs `package` or `path`", p.name),
+                        format!("program {:?} needs `package`, `path` or `linux_c`", p.name),
                     ));
                 }
                 (None, Some(path)) => {
@@ -963,7 +983,7 @@ mod tests {
     #[test]
     fn exactly_one_source() {
         let e = error_of("[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\n");
-        assert!(e.contains("program[0]: program \"x\" needs `package` or `path`"), "{e}");
+        assert!(e.contains("program[0]: program \"x\" needs `package`, `path`"), "{e}");
         let e = error_of(
             "[image]\ndescription = \"t\"\n[[program]]\nname = \"x\"\npackage = \"rint-init\"\npath = \"a\"\n",
         );

@@ -61,7 +61,9 @@ abi_enum! {
         ReplyRecv = 6,
         /// Reply to the last caller.
         Reply = 7,
-        /// Give up the rest of the time slice.
+        /// Give up the CPU: a round-robin context goes to the back of the
+        /// queue with a fresh quantum; an EDF context ends its current job
+        /// and waits for its next period.
         Yield = 8,
         /// Write `arg0` bytes from the IPC buffer's message area to the kernel
         /// console (bring-up and tests).
@@ -130,6 +132,9 @@ abi_enum! {
         Reply = 12,
         /// The right to read the kernel's event trace ([`trace`]).
         Trace = 13,
+        /// The authority to set threads' scheduling parameters
+        /// ([`Invocation::SchedControlConfigure`]).
+        SchedControl = 14,
     }
 }
 
@@ -171,6 +176,12 @@ abi_enum! {
         /// The blocking operation was cancelled: the thread was suspended
         /// (and later resumed) while it waited.
         Cancelled = 16,
+        /// Admission refused an EDF reservation: the total EDF bandwidth of
+        /// the CPU would exceed its bound. Nothing changed.
+        NoBandwidth = 17,
+        /// A kernel table with a fixed size is full (scheduling contexts:
+        /// a thread retype when every context of the CPU is in use).
+        TableFull = 18,
     }
 }
 
@@ -197,8 +208,10 @@ abi_enum! {
         CNodeDelete = 13,
         /// w: index. Deletes every capability derived from the one there.
         CNodeRevoke = 14,
-        /// w: ipc_buffer_vaddr, priority; c0: CSpace root CNode,
-        /// c1: VSpace, c2: IPC buffer frame.
+        /// w: ipc_buffer_vaddr; c0: CSpace root CNode, c1: VSpace, c2: IPC
+        /// buffer frame. (A second word, the priority of the first
+        /// scheduler, is ignored: scheduling parameters are set with
+        /// [`Invocation::SchedControlConfigure`].)
         ThreadConfigure = 20,
         /// w: count. Reply words: the first `count` user registers.
         ThreadReadRegisters = 21,
@@ -206,7 +219,8 @@ abi_enum! {
         ThreadWriteRegisters = 22,
         ThreadResume = 23,
         ThreadSuspend = 24,
-        /// w: priority (0..=255, at most the caller's own).
+        /// Removed with fixed priorities (scheduling contexts replace
+        /// them): always `IllegalOperation`. The label stays reserved.
         ThreadSetPriority = 25,
         /// w: vaddr; c0: frame.
         ThreadSetIpcBuffer = 26,
@@ -242,6 +256,14 @@ abi_enum! {
         /// w: start (a sequence number). Reply w: next, lost, count, then
         /// `count` events of [`trace::EVENT_WORDS`] words ([`trace::decode_read`]).
         TraceRead = 80,
+        /// On the SchedControl capability: set the scheduling context of
+        /// thread c0. w: class ([`sched::CLASS_RR`] or [`sched::CLASS_EDF`]),
+        /// budget_ns, period_ns, deadline_ns, quantum_ns, flags
+        /// ([`sched::FLAG_ADAPTIVE`]). EDF needs `0 < budget <= deadline <=
+        /// period` (deadline 0: the period) and passes admission or fails
+        /// with `NoBandwidth`; RR needs a quantum (0: the default). Invalid
+        /// numbers are `InvalidArgument`. See [`sched`].
+        SchedControlConfigure = 90,
     }
 }
 
@@ -307,10 +329,29 @@ abi_enum! {
         Suspend = 10,
         /// An inactive thread was started (`ThreadResume`). thread: it.
         Resume = 11,
-        /// The scheduler moved a thread to another class. thread: it;
-        /// a: the class before; b: the class after. Reserved: the kernel's
-        /// scheduler does not classify threads yet.
+        /// Dynamic classification moved a thread's scheduling context to
+        /// another class. thread: the context's thread; a: the budget (ns)
+        /// of the new reservation (0: now round robin); b: its period (ns);
+        /// c: the class now ([`sched::CLASS_RR`] or [`sched::CLASS_EDF`]).
         Reclassify = 12,
+        /// An EDF context used up its budget and waits for its next period.
+        /// thread: the context's thread; a: when the budget comes back
+        /// (ns, the trace's clock); b: the thread running on the context
+        /// (differs from `thread` while it is lent over a call).
+        Throttle = 13,
+        /// An adaptive EDF context got a reservation derived from its own
+        /// jobs. thread: the context's thread; a: budget (ns); b: period
+        /// (ns).
+        Retune = 14,
+        /// A promotion to EDF was due but admission refused it; the context
+        /// stays round robin. thread: the context's thread; a: bandwidth
+        /// asked for (parts per million); b: bandwidth available.
+        PromotionRefused = 15,
+        /// `SchedControlConfigure` set a context's parameters. thread: the
+        /// context's thread; a: budget (EDF) or quantum (RR), ns; b: period
+        /// (EDF) or 0; c: the class ([`sched::CLASS_RR`] or
+        /// [`sched::CLASS_EDF`]).
+        SchedConfigure = 16,
     }
 }
 
@@ -425,6 +466,100 @@ pub mod trace {
         }
         let next = if n < count { first + n as u64 } else { next };
         Ok(Batch { next, lost, count: n })
+    }
+}
+
+/// Scheduling contexts (`docs/scheduler.md`): every thread has one, set
+/// through the root task's SchedControl capability (`slots::SCHED_CONTROL`)
+/// with [`Invocation::SchedControlConfigure`]; a thread cannot raise its
+/// own share. A new thread gets an adaptive round-robin context with the
+/// default quantum.
+pub mod sched {
+    /// Round robin (best effort) with a quantum.
+    pub const CLASS_RR: u64 = 0;
+    /// Earliest deadline first within a reservation (budget every period,
+    /// each job done by its deadline), admitted against a bound.
+    pub const CLASS_EDF: u64 = 1;
+    /// Dynamic classification may move the context between the classes.
+    pub const FLAG_ADAPTIVE: u64 = 1 << 0;
+    /// Every flag the kernel knows; others are `InvalidArgument`.
+    pub const FLAGS_ALL: u64 = FLAG_ADAPTIVE;
+    /// Longest budget, period, deadline or quantum accepted (about 18
+    /// minutes): keeps the kernel's time arithmetic far from overflow.
+    pub const MAX_TIME_NS: u64 = 1 << 40;
+
+    /// The words of a `SchedControlConfigure`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Params {
+        pub class: u64,
+        pub budget_ns: u64,
+        pub period_ns: u64,
+        /// Relative deadline; 0 means the period (implicit deadline).
+        pub deadline_ns: u64,
+        /// Round-robin quantum; 0 means the kernel's default.
+        pub quantum_ns: u64,
+        pub flags: u64,
+    }
+
+    impl Params {
+        /// An EDF reservation of `budget_ns` every `period_ns`, deadline =
+        /// period, not adaptive.
+        pub const fn edf(budget_ns: u64, period_ns: u64) -> Params {
+            Params {
+                class: CLASS_EDF,
+                budget_ns,
+                period_ns,
+                deadline_ns: 0,
+                quantum_ns: 0,
+                flags: 0,
+            }
+        }
+
+        /// Round robin with `quantum_ns` (0: the default), not adaptive.
+        pub const fn rr(quantum_ns: u64) -> Params {
+            Params {
+                class: CLASS_RR,
+                budget_ns: 0,
+                period_ns: 0,
+                deadline_ns: 0,
+                quantum_ns,
+                flags: 0,
+            }
+        }
+
+        /// The same with a relative deadline shorter than the period.
+        pub const fn with_deadline(self, deadline_ns: u64) -> Params {
+            Params { deadline_ns, ..self }
+        }
+
+        /// The same with dynamic classification on or off.
+        pub const fn adaptive(self, on: bool) -> Params {
+            let flags = if on { self.flags | FLAG_ADAPTIVE } else { self.flags & !FLAG_ADAPTIVE };
+            Params { flags, ..self }
+        }
+
+        /// The invocation's words, in order.
+        pub const fn to_words(&self) -> [u64; 6] {
+            [
+                self.class,
+                self.budget_ns,
+                self.period_ns,
+                self.deadline_ns,
+                self.quantum_ns,
+                self.flags,
+            ]
+        }
+
+        pub const fn from_words(w: &[u64; 6]) -> Params {
+            Params {
+                class: w[0],
+                budget_ns: w[1],
+                period_ns: w[2],
+                deadline_ns: w[3],
+                quantum_ns: w[4],
+                flags: w[5],
+            }
+        }
     }
 }
 
@@ -561,8 +696,10 @@ pub mod slots {
     pub const IPC_BUFFER: u64 = 7;
     /// The kernel's event trace ([`super::trace`]).
     pub const TRACE: u64 = 8;
+    /// The authority to configure scheduling contexts ([`super::sched`]).
+    pub const SCHED_CONTROL: u64 = 9;
     /// First slot of the ranges described in `BootInfo`.
-    pub const FIRST_DYNAMIC: u64 = 9;
+    pub const FIRST_DYNAMIC: u64 = 10;
 }
 
 /// A range of slots `[start, end)` in the root CNode.
@@ -610,9 +747,14 @@ pub struct BootInfo {
     pub archive_vaddr: u64,
     /// Its size in bytes.
     pub archive_size: u64,
-    /// Timer ticks per second of the kernel's tick.
+    /// The kernel's timer is tickless (one-shot, armed for the
+    /// scheduler's next decision); it fires at least this many times a
+    /// second while a thread runs (the fallback re-arm, `docs/scheduler.md`).
     pub tick_hz: u64,
     pub untyped_list: [UntypedDesc; BOOT_MAX_UNTYPED],
+    /// Ticks per second of the clock counter user mode can read: x86_64
+    /// `rdtsc`, riscv64 `rdtime` (the kernel's own clock runs on it).
+    pub clock_hz: u64,
 }
 
 /// The root task's fixed layout (its ELF image goes where its headers say,
@@ -632,7 +774,9 @@ pub mod root_layout {
 }
 
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RINTBOOT");
-pub const BOOT_INFO_VERSION: u64 = 1;
+/// 2: `slots::SCHED_CONTROL` joined the well-known slots (`FIRST_DYNAMIC`
+/// moved from 9 to 10).
+pub const BOOT_INFO_VERSION: u64 = 2;
 const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);
 
 #[cfg(test)]

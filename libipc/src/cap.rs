@@ -65,6 +65,8 @@ markers! {
     IoPort,
     /// The right to read the kernel's event trace.
     Trace,
+    /// The authority to set threads' scheduling parameters.
+    SchedControl,
 }
 
 /// A capability pointer to an object of type `T`.
@@ -130,6 +132,7 @@ pub mod init {
     pub const BOOT_INFO_FRAME: Cap<Frame> = Cap::from_slot(slots::BOOT_INFO_FRAME);
     pub const IPC_BUFFER: Cap<Frame> = Cap::from_slot(slots::IPC_BUFFER);
     pub const TRACE: Cap<Trace> = Cap::from_slot(slots::TRACE);
+    pub const SCHED_CONTROL: Cap<SchedControl> = Cap::from_slot(slots::SCHED_CONTROL);
 }
 
 /// Each invocation's arguments as the kernel reads them: label, words
@@ -208,15 +211,16 @@ pub mod encode {
         req(Invocation::CNodeRevoke, [index], [])
     }
 
+    /// A new thread runs on an adaptive round-robin scheduling context;
+    /// [`sched_control_configure`] changes it.
     pub fn thread_configure(
         cspace: Cap<super::CNode>,
         vspace: Cap<super::VSpace>,
         ipc_frame: Cap<super::Frame>,
         ipc_vaddr: u64,
-        priority: u8,
-    ) -> Request<2, 3> {
+    ) -> Request<1, 3> {
         let caps = [cspace.cptr(), vspace.cptr(), ipc_frame.cptr()];
-        req(Invocation::ThreadConfigure, [ipc_vaddr, u64::from(priority)], caps)
+        req(Invocation::ThreadConfigure, [ipc_vaddr], caps)
     }
 
     pub fn thread_read_registers(count: u64) -> Request<1, 0> {
@@ -247,10 +251,6 @@ pub mod encode {
 
     pub fn thread_suspend() -> Request<0, 0> {
         req(Invocation::ThreadSuspend, [], [])
-    }
-
-    pub fn thread_set_priority(priority: u64) -> Request<1, 0> {
-        req(Invocation::ThreadSetPriority, [priority], [])
     }
 
     pub fn thread_set_ipc_buffer(vaddr: u64, frame: Cap<super::Frame>) -> Request<1, 1> {
@@ -332,6 +332,14 @@ pub mod encode {
     /// reply with `abi::trace::decode_read`).
     pub fn trace_read(start: u64) -> Request<1, 0> {
         req(Invocation::TraceRead, [start], [])
+    }
+
+    /// Set `thread`'s scheduling parameters (on the SchedControl cap).
+    pub fn sched_control_configure(
+        thread: Cap<super::Thread>,
+        params: abi::sched::Params,
+    ) -> Request<6, 1> {
+        req(Invocation::SchedControlConfigure, params.to_words(), [thread.cptr()])
     }
 }
 
@@ -420,15 +428,16 @@ mod invoke {
     }
 
     impl Cap<Thread> {
+        /// Set the CSpace, VSpace and IPC buffer. The thread's scheduling
+        /// context is set through SchedControl ([`Cap::<SchedControl>::configure`]).
         pub fn configure(
             self,
             cspace: Cap<CNode>,
             vspace: Cap<VSpace>,
             ipc_frame: Cap<Frame>,
             ipc_vaddr: u64,
-            priority: u8,
         ) -> Result<(), Error> {
-            let r = encode::thread_configure(cspace, vspace, ipc_frame, ipc_vaddr, priority);
+            let r = encode::thread_configure(cspace, vspace, ipc_frame, ipc_vaddr);
             invoke(self, r).map(drop)
         }
 
@@ -454,11 +463,6 @@ mod invoke {
 
         pub fn suspend(self) -> Result<(), Error> {
             invoke(self, encode::thread_suspend()).map(drop)
-        }
-
-        /// `priority` is a word so that out-of-range values reach the kernel.
-        pub fn set_priority(self, priority: u64) -> Result<(), Error> {
-            invoke(self, encode::thread_set_priority(priority)).map(drop)
         }
 
         pub fn set_ipc_buffer(self, vaddr: u64, frame: Cap<Frame>) -> Result<(), Error> {
@@ -566,6 +570,19 @@ mod invoke {
         }
     }
 
+    impl Cap<SchedControl> {
+        /// Set `thread`'s scheduling context: `NoBandwidth` if admission
+        /// refuses an EDF reservation, `InvalidArgument` for invalid
+        /// numbers (nothing changes then).
+        pub fn configure(
+            self,
+            thread: Cap<Thread>,
+            params: abi::sched::Params,
+        ) -> Result<(), Error> {
+            invoke(self, encode::sched_control_configure(thread, params)).map(drop)
+        }
+    }
+
     impl Cap<Endpoint> {
         pub fn send(self, info: MessageInfo, words: &[u64]) -> Result<(), Error> {
             sys::send(self.cptr, info, words)
@@ -658,13 +675,12 @@ mod tests {
 
     #[test]
     fn thread_layouts() {
-        let r = thread_configure(init::CNODE, init::VSPACE, Cap::from_slot(77), 0x4000_0000, 100);
+        let r = thread_configure(init::CNODE, init::VSPACE, Cap::from_slot(77), 0x4000_0000);
         assert_eq!(r.label, Invocation::ThreadConfigure);
-        assert_eq!(r.words, [0x4000_0000, 100]);
+        assert_eq!(r.words, [0x4000_0000]);
         assert_eq!(r.caps, [CPtr(2), CPtr(3), CPtr(77)]);
         assert_eq!(r.info().expect("fits").extra_caps(), 3);
         assert_eq!(thread_read_registers(19).words, [19]);
-        assert_eq!(thread_set_priority(256).words, [256]);
         assert_eq!(thread_set_tls(0x1234).words, [0x1234]);
         let r = thread_set_ipc_buffer(0x5000, Cap::from_slot(3));
         assert_eq!((r.words, r.caps), ([0x5000], [CPtr(3)]));
@@ -722,5 +738,23 @@ mod tests {
         let r = trace_read(1234);
         assert_eq!((r.label, r.words, r.caps), (Invocation::TraceRead, [1234], []));
         assert_eq!(r.info().expect("fits").raw(), (80u64 << 32) | 1);
+    }
+
+    #[test]
+    fn sched_control_layouts() {
+        use crate::abi::sched::{self, Params};
+        assert_eq!(init::SCHED_CONTROL.slot(), slots::SCHED_CONTROL);
+        assert_eq!(<SchedControl as ObjectType>::TYPE, CapType::SchedControl);
+        let p = Params::edf(2_000_000, 20_000_000).with_deadline(10_000_000);
+        let r = sched_control_configure(Cap::from_slot(33), p);
+        assert_eq!(r.label, Invocation::SchedControlConfigure);
+        assert_eq!(r.words, [sched::CLASS_EDF, 2_000_000, 20_000_000, 10_000_000, 0, 0]);
+        assert_eq!(r.caps, [CPtr(33)]);
+        assert_eq!(Params::from_words(&r.words), p);
+        let rr = Params::rr(5_000_000).adaptive(true);
+        assert_eq!(rr.to_words(), [sched::CLASS_RR, 0, 0, 0, 5_000_000, sched::FLAG_ADAPTIVE]);
+        assert_eq!(rr.adaptive(false).flags, 0);
+        let info = r.info().expect("fits");
+        assert_eq!((info.length(), info.extra_caps()), (6, 1));
     }
 }

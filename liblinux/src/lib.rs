@@ -1,19 +1,23 @@
-//! Linux ABI definitions for the compatibility server (`servers/linux`, to
-//! come): syscall numbers per arch, errno values, struct layouts.
+//! Linux ABI definitions for rint's Linux compatibility server
+//! (`servers/linux`): what a Linux program and the server must agree on,
+//! written once.
 //!
-//! Nothing here yet but the errno values every later module needs; the
-//! compatibility issue fills it in.
+//! - [`sysno`]: syscall numbers per arch (the x86_64 table and the
+//!   asm-generic table riscv64 uses), by name ([`sysno::Sysno`]).
+//! - [`errno`]: error numbers (the same on both arches).
+//! - [`abi`]: constants (mmap flags, ioctl requests, auxiliary-vector keys,
+//!   `arch_prctl` codes) and struct layouts (`iovec`, `utsname`, auxv
+//!   entries, `winsize`, `termios`, `timespec`) as `zerocopy` types, so the
+//!   server reads and writes them as bytes without `unsafe`.
+//!
+//! Only 64-bit little-endian Linux (x86_64, riscv64) is described; the
+//! layouts are the same on both.
 
 #![no_std]
 #![forbid(unsafe_code)]
 
-/// Linux errno values (identical on x86_64 and riscv64).
-pub mod errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const EBADF: i32 = 9;
-    pub const ENOMEM: i32 = 12;
-    pub const EFAULT: i32 = 14;
-    pub const EINVAL: i32 = 22;
-    pub const ENOSYS: i32 = 38;
-}
+pub mod abi;
+pub mod errno;
+pub mod sysno;
+
+pub use sysno::{Arch, Sysno};

@@ -11,6 +11,9 @@
 //! - `rint.ticks=N`: ticks for `rint.test=boot`.
 //! - `rint.exit_on_idle`: end the machine once nothing can run any more.
 //! - `rint.fastpath=off`: take the general IPC path only.
+//! - `rint.sched=rr`: schedule with plain round robin instead of the joint
+//!   RR+EDF policy (`rint.sched=joint`, the default); EDF parameters are
+//!   then accepted and ignored (the scheduling experiment's baseline).
 //! - `rint.trace` / `rint.trace=N`: when `rint.exit_on_idle` ends the
 //!   machine, print the event trace (all of it, or the newest N events) as
 //!   CSV on the console.

@@ -12,14 +12,24 @@
 //!
 //! Conditions for both: the message has at most 4 words (all in registers)
 //! and no capabilities; the thread that will run next has a live address
-//! space and a priority higher than any ready thread's, so the scheduler
-//! would pick it anyway.
+//! space; and the policy would pick it. That last one holds because of
+//! donation (`crate::sched`): a call lends the running caller's context to
+//! the receiver, and the reply gives it back, so the context the policy
+//! chose stays ready and chosen while only its runner changes, and the
+//! receiver's own context was blocked before and stays blocked. The
+//! fastpath therefore applies when the receiver is on its own context (it
+//! holds no other caller's) and, for the reply, when the server holds the
+//! caller's context; it moves the context like `Kernel::lend` and
+//! `Kernel::take_back` without telling the policy anything, which would
+//! not change its decision. (If the decision's time is up, the timer
+//! interrupt is pending and taken as soon as the thread runs.)
 
 use crate::object::endpoint;
 use crate::object::slots::lookup;
 use crate::object::tcb::{ThreadState, tcb};
 use crate::object::thread::vspace_root;
-use crate::state::{Kernel, TIMESLICE_TICKS};
+use crate::sched::SC_NONE;
+use crate::state::Kernel;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hal::TrapFrameOps;
 use libipc::abi::{CapType, Error, MSG_REGISTERS, MessageInfo, Rights, Syscall, TraceKind, regs};
@@ -47,12 +57,29 @@ pub fn try_fast(k: &mut Kernel, t: u64, sc: Syscall, cptr: u64, info: MessageInf
     }
 }
 
-/// Would the scheduler run `next` now, ahead of every ready thread? It
-/// must outrank them all: a ready thread of the same priority would run
-/// first on the slow path (the woken thread joins the tail of its queue).
-fn runs_next(k: &Kernel, next: u64) -> bool {
-    let prio = tcb(next).get().priority as usize;
-    k.top_priority().is_none_or(|top| top < prio) && vspace_root(k, next).is_some()
+/// Would a call from `caller` run `receiver` next? The call lends it the
+/// caller's context, the one running: yes if the caller has one to lend
+/// and the receiver is on its own (`Kernel::lend`'s conditions).
+fn call_runs_next(k: &Kernel, caller: u64, receiver: u64) -> bool {
+    let (c, r) = (tcb(caller).get(), tcb(receiver).get());
+    c.on_sc != SC_NONE
+        && c.lent == SC_NONE
+        && r.sc != SC_NONE
+        && r.on_sc == r.sc
+        && r.lent == SC_NONE
+        && vspace_root(k, receiver).is_some()
+}
+
+/// Would a reply from `server` run `caller` next? Yes if the server runs
+/// on the context the caller lent it, which the reply gives back.
+fn reply_runs_next(k: &Kernel, server: u64, caller: u64) -> bool {
+    let (s, c) = (tcb(server).get(), tcb(caller).get());
+    c.lent != SC_NONE
+        && s.on_sc == c.lent
+        && s.lent == SC_NONE
+        && s.sc != SC_NONE
+        && k.sc_runner_of(c.lent) == server
+        && vspace_root(k, caller).is_some()
 }
 
 /// Copy the message words of `from` (registers) to `to`'s results, with
@@ -75,15 +102,10 @@ fn transfer(from: u64, to: u64, badge: u64, info: MessageInfo) {
     r.set_syscall_result(regs::RES_INFO, out.raw());
 }
 
-/// Make `next` the running thread in place of the blocked `prev`, as the
-/// scheduler would (a used-up time slice is refilled on a switch).
-fn switch_to(k: &mut Kernel, prev: u64, next: u64) {
-    k.deschedule(prev);
-    let th = tcb(next).get_mut();
-    th.set_state(ThreadState::Running);
-    if th.timeslice == 0 {
-        th.timeslice = TIMESLICE_TICKS;
-    }
+/// Make `next` the running thread in place of `prev`, which blocked: the
+/// context moved with them, and the policy's decision stands.
+fn switch_to(k: &mut Kernel, next: u64) {
+    tcb(next).get_mut().set_state(ThreadState::Running);
     k.cpu().current = next;
 }
 
@@ -95,7 +117,7 @@ fn call(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
         return false;
     }
     let Some(receiver) = endpoint::waiting_receiver(cap.addr()) else { return false };
-    if tcb(receiver).get().caller != 0 || !runs_next(k, receiver) {
+    if tcb(receiver).get().caller != 0 || !call_runs_next(k, t, receiver) {
         return false;
     }
     // Perform: the same end state as endpoint::send + deliver.
@@ -107,7 +129,8 @@ fn call(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
         th.set_state(ThreadState::BlockedOnReply);
         th.reply_from = receiver;
     }
-    switch_to(k, t, receiver);
+    k.lend_quiet(t, receiver);
+    switch_to(k, receiver);
     k.event(TraceKind::Call, t, receiver, cap.badge(), info.label());
     CALLS.fetch_add(1, Ordering::Relaxed);
     true
@@ -131,13 +154,14 @@ fn reply_recv(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
         || !cap.rights().contains(Rights::READ)
         || endpoint::has_sender(cap.addr())
         || tcb(t).get().bound_notification != 0
-        || !runs_next(k, caller)
+        || !reply_runs_next(k, t, caller)
     {
         return false;
     }
     // Perform: endpoint::reply, then endpoint::receive blocking (which
     // records the receive block after the reply, as there).
     k.event(TraceKind::Reply, t, caller, 0, info.label());
+    k.give_back_quiet(t, caller);
     transfer(t, caller, 0, info);
     tcb(t).get_mut().caller = 0;
     {
@@ -145,8 +169,8 @@ fn reply_recv(k: &mut Kernel, t: u64, cptr: u64, info: MessageInfo) -> bool {
         c.reply_from = 0;
         c.set_state(ThreadState::Running);
     }
-    endpoint::block_receiver(k, t, cap.addr());
-    switch_to(k, t, caller);
+    endpoint::block_receiver_quiet(k, t, cap.addr());
+    switch_to(k, caller);
     REPLIES.fetch_add(1, Ordering::Relaxed);
     true
 }

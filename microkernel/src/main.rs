@@ -45,7 +45,8 @@ use hal::{Arch, BootInfo, Cpu, ExitCode, Mmu, Timer};
 
 hal::kernel_entry!(main = kernel_main, trap = trap::handle);
 
-/// Timer frequency for the periodic tick.
+/// Timer frequency of the periodic tick before the scheduler takes over
+/// (`rint.test=boot` counts its ticks); then the timer is one-shot.
 pub const TICK_HZ: u32 = 100;
 
 fn kernel_main(info: &'static BootInfo) -> ! {
@@ -90,6 +91,17 @@ fn kernel_main(info: &'static BootInfo) -> ! {
     kprintln!("timer: periodic tick at {} Hz", TICK_HZ);
 
     selftest::run(&cmdline);
+    match cmdline.get("rint.sched") {
+        Some("rr") => state::KERNEL.lock().use_round_robin(),
+        None | Some("joint") => {}
+        Some(other) => kprintln!("kernel: unknown rint.sched={} (joint, rr); using joint", other),
+    }
+    kprintln!(
+        "sched: policy {}, tickless (one-shot timer, re-armed at least every {} ms), {} contexts per CPU",
+        state::KERNEL.lock().policy_name(),
+        state::MAX_SLICE_NS / 1_000_000,
+        state::SC_MAX
+    );
     if cmdline.get("rint.fastpath") == Some("off") {
         fastpath::ENABLED.store(false, Ordering::Relaxed);
         kprintln!("kernel: IPC fastpath off (rint.fastpath=off)");

@@ -1,8 +1,9 @@
 //! Starting the root task: the archive's `init` program, loaded into a new
 //! address space, with a CSpace holding every capability user space will
 //! ever get from the kernel (all free memory as untyped, device memory, IRQ
-//! control, I/O ports, the event trace, the boot archive's frames, and its
-//! own thread, CNode and VSpace), described in a boot-info page
+//! control, I/O ports, the event trace, scheduling control, the boot
+//! archive's frames, and its own thread, CNode and VSpace), described in a
+//! boot-info page
 //! (`libipc::abi::BootInfo`).
 //!
 //! The root task's own objects come from boot memory, as the kernel's page
@@ -29,8 +30,12 @@ use libipc::bootarchive::{BootArchive, EntryKind};
 const PAGE: u64 = 4096;
 /// Free slots the root CNode offers beyond what the boot caps use.
 const SPARE_SLOTS: u64 = 4096;
-/// The root task's priority: the highest.
-pub const ROOT_PRIORITY: u64 = 255;
+/// The root task's scheduling context: round robin with the default
+/// quantum, not adaptive (it is work-conserving, takes no EDF bandwidth,
+/// and classification does not turn the system's manager into a
+/// reservation behind its back). It holds SchedControl and can give itself
+/// (or anyone) a reservation. `docs/scheduler.md` says why.
+pub const ROOT_PARAMS: sched::Params = sched::Params::rr(crate::state::DEFAULT_QUANTUM_NS);
 
 /// Why the root task could not start.
 #[derive(Debug)]
@@ -39,6 +44,7 @@ pub enum RootError {
     BadElf(&'static str),
     OutOfMemory,
     Map(hal::MapError),
+    NoContext,
 }
 
 impl core::fmt::Display for RootError {
@@ -48,6 +54,7 @@ impl core::fmt::Display for RootError {
             RootError::BadElf(why) => write!(f, "init is not a loadable ELF: {why}"),
             RootError::OutOfMemory => f.write_str("not enough memory for the root task"),
             RootError::Map(e) => write!(f, "mapping the root task failed: {e:?}"),
+            RootError::NoContext => f.write_str("no scheduling context for the root task"),
         }
     }
 }
@@ -218,11 +225,9 @@ pub fn start(
     // SAFETY: a fresh, zeroed page from the boot allocator, large enough.
     let t: PhysRef<Tcb> = unsafe { PhysRef::new(tcb_pa) };
     t.init(Tcb::new());
-    {
-        let th = t.get_mut();
-        th.regs = hal::TrapFrame::new_user(entry, layout::STACK_TOP, layout::BOOT_INFO);
-        th.priority = ROOT_PRIORITY;
-    }
+    t.get_mut().regs = hal::TrapFrame::new_user(entry, layout::STACK_TOP, layout::BOOT_INFO);
+    k.sc_create(tcb_pa).map_err(|_| RootError::NoContext)?;
+    k.sc_configure(tcb_pa, ROOT_PARAMS).map_err(|_| RootError::NoContext)?;
 
     // Fixed caps.
     let cnode_cap = Cap::cnode(cnode, radix)
@@ -240,6 +245,7 @@ pub fn start(
     put(cnode, slots::BOOT_INFO_FRAME, mapped_frame(bi, asid, layout::BOOT_INFO));
     put(cnode, slots::IPC_BUFFER, mapped_frame(ipc, asid, layout::IPC_BUFFER));
     put(cnode, slots::TRACE, Cap::trace());
+    put(cnode, slots::SCHED_CONTROL, Cap::sched_control());
 
     // Archive frames.
     let mut next = slots::FIRST_DYNAMIC;
@@ -295,8 +301,9 @@ pub fn start(
         archive_frames,
         archive_vaddr: layout::ARCHIVE,
         archive_size: archive.size(),
-        tick_hz: u64::from(crate::TICK_HZ),
+        tick_hz: 1_000_000_000 / crate::state::MAX_SLICE_NS,
         untyped_list: list,
+        clock_hz: <Arch as hal::Timer>::clock_hz(),
     });
 
     // The thread's own slots: copies of its CNode, VSpace and IPC buffer.

@@ -1,127 +1,515 @@
-//! The scheduler: fixed priorities, round robin among equals, preemption
-//! by the timer tick. This is the simple policy the kernel starts with; the
-//! joint RR+EDF scheduler with scheduling contexts replaces it.
+//! The scheduler: one `sched` policy per CPU (the joint RR+EDF scheduler of
+//! `microkernel/sched`, or plain round robin with `rint.sched=rr`), the
+//! scheduling contexts of threads, donation over calls, and the tickless
+//! one-shot timer. `docs/scheduler.md` describes the policy.
 //!
-//! A thread is on the run queue exactly when it is `Running` and not the
-//! current thread of a CPU.
+//! **Contexts.** Every thread has one scheduling context of its own, an
+//! entry of its CPU's policy (`Id` below [`SC_MAX`]), taken when the thread
+//! is retyped (`TableFull` when none is free) and released when it is
+//! destroyed. A new context is adaptive round robin with the default
+//! quantum; the holder of the SchedControl capability sets other parameters
+//! (`object::schedcontrol`). A context is *ready* for the policy exactly
+//! when the thread running on it (its *runner*) is `Running`.
+//!
+//! **Donation.** A call lends the caller's context to the receiver
+//! ([`Kernel::lend`]): the server runs on it until it replies, and the reply
+//! gives it back ([`Kernel::take_back`]). For the policy a call is no event
+//! at all (the context stays ready while its runner changes); the server's
+//! own context stays blocked meanwhile. Nested calls pass the context on. A
+//! call cut short (suspend, destroy, a receiver dropping an old caller)
+//! gives the context back the same way. A server that is already running
+//! on a lent context when it takes another call keeps that one.
+//!
+//! **Scheduling points.** Kernel code changes thread states as before and
+//! calls [`Kernel::wake`] and [`Kernel::deschedule`]; those only mark the
+//! thread's context *dirty*. On the way out of the kernel,
+//! [`Kernel::schedule`] tells the policy about the dirty contexts (`wake`
+//! or `block`, so a thread that blocks and is woken within one syscall is
+//! no event), asks it to `pick`, and arms the one-shot timer for the
+//! decision's end (at most [`MAX_SLICE_NS`] away). When nothing changed and
+//! the decision has not ended, the running thread goes on without asking
+//! the policy: an IPC round trip between client and server, which donation
+//! keeps on one context, never calls it.
+//!
+//! **Trace.** The policy's events (throttling, reclassification) go into
+//! the event trace, attributed to the thread that owns the context.
 
+use crate::kprintln;
 use crate::object::tcb::{ThreadState, tcb};
-use crate::state::{Kernel, PRIORITIES, TIMESLICE_TICKS};
-use libipc::abi::TraceKind;
+use crate::state::{CpuSched, DEFAULT_QUANTUM_NS, Kernel, MAX_CPUS, MAX_SLICE_NS, SC_MAX};
+use hal::{Arch, Cpu, Timer};
+use libipc::abi::{Error, TraceKind, sched as abi};
+use sched::{AdmitError, Event, Id, NEVER, Params, Policy};
+
+/// "No context" in a TCB's `sc`, `on_sc` and `lent`.
+pub const SC_NONE: u64 = u64::MAX;
+/// `CpuSched::run` when the CPU idles.
+const IDLE: u16 = u16::MAX;
+/// Longest chain of nested calls `take_back` walks (a chain cannot be
+/// longer than the number of threads; this only bounds a broken one).
+const CHAIN_LIMIT: usize = 4 * SC_MAX * MAX_CPUS;
+
+/// A new thread's context: adaptive round robin, default quantum.
+pub const DEFAULT_PARAMS: Params = Params::rr(DEFAULT_QUANTUM_NS).adaptive(true);
+
+/// A context reference as TCBs store it: CPU and id.
+fn sc_ref(cpu: usize, id: u16) -> u64 {
+    ((cpu as u64) << 16) | u64::from(id)
+}
+
+fn sc_split(r: u64) -> Option<(usize, u16)> {
+    if r == SC_NONE {
+        return None;
+    }
+    let (cpu, id) = ((r >> 16) as usize, (r & 0xffff) as u16);
+    (cpu < MAX_CPUS && usize::from(id) < SC_MAX).then_some((cpu, id))
+}
+
+fn this_cpu() -> usize {
+    <Arch as Cpu>::id() % MAX_CPUS
+}
+
+impl CpuSched {
+    fn policy(&mut self) -> &mut dyn Policy {
+        if self.use_rr { &mut self.rr } else { &mut self.joint }
+    }
+
+    fn mark(&mut self, id: u16) {
+        if let Some(w) = self.dirty.get_mut(usize::from(id) / 64) {
+            *w |= 1 << (id % 64);
+        }
+        self.repick = true;
+    }
+
+    fn runner(&self, id: u16) -> u64 {
+        self.runner.get(usize::from(id)).copied().unwrap_or(0)
+    }
+
+    fn owner(&self, id: u16) -> u64 {
+        self.owner.get(usize::from(id)).copied().unwrap_or(0)
+    }
+
+    fn set_runner(&mut self, id: u16, t: u64) {
+        if let Some(r) = self.runner.get_mut(usize::from(id)) {
+            *r = t;
+        }
+    }
+}
+
+/// Whether thread `t` is runnable on context `r`.
+fn runs_on(t: u64, r: u64) -> bool {
+    t != 0 && tcb(t).get().state() == ThreadState::Running && tcb(t).get().on_sc == r
+}
 
 impl Kernel {
-    /// Put `t` at the tail of its priority's queue.
-    pub fn enqueue(&mut self, t: u64) {
-        let prio = (tcb(t).get().priority as usize).min(PRIORITIES - 1);
-        if self.is_queued(t) {
+    fn sc_mark(&mut self, r: u64) {
+        if let Some((cpu, id)) = sc_split(r) {
+            self.sched[cpu].mark(id);
+        }
+    }
+
+    fn sc_runner(&self, r: u64) -> u64 {
+        sc_split(r).map_or(0, |(cpu, id)| self.sched[cpu].runner(id))
+    }
+
+    fn sc_set_runner(&mut self, r: u64, t: u64) {
+        if let Some((cpu, id)) = sc_split(r) {
+            self.sched[cpu].set_runner(id, t);
+        }
+    }
+
+    /// Schedule every CPU with plain round robin (`rint.sched=rr`). Only
+    /// before the first context exists.
+    pub fn use_round_robin(&mut self) {
+        for s in self.sched.iter_mut() {
+            s.use_rr = true;
+        }
+    }
+
+    /// The name of the policy in force.
+    pub fn policy_name(&mut self) -> &'static str {
+        self.sched[this_cpu()].policy().name()
+    }
+
+    /// Free contexts on this CPU.
+    pub fn sc_free(&self) -> usize {
+        self.sched[this_cpu()].owner.iter().filter(|&&o| o == 0).count()
+    }
+
+    /// Give the new thread `t` a context of its own on this CPU, with the
+    /// default parameters. `TableFull` if every context is in use.
+    pub fn sc_create(&mut self, t: u64) -> Result<(), Error> {
+        let cpu = this_cpu();
+        let s = &mut self.sched[cpu];
+        let i = s.owner.iter().position(|&o| o == 0).ok_or(Error::TableFull)?;
+        let id = u16::try_from(i).map_err(|_| Error::TableFull)?;
+        s.policy().add(Id(id), DEFAULT_PARAMS).map_err(|_| Error::TableFull)?;
+        s.owner[i] = t;
+        s.runner[i] = t;
+        let r = sc_ref(cpu, id);
+        let th = tcb(t).get_mut();
+        th.sc = r;
+        th.on_sc = r;
+        th.lent = SC_NONE;
+        Ok(())
+    }
+
+    /// Thread `t` is being destroyed: contexts it holds go back to their
+    /// owners, and its own is released.
+    pub fn sc_destroy(&mut self, t: u64) {
+        self.take_back(t);
+        let (own, on) = (tcb(t).get().sc, tcb(t).get().on_sc);
+        if on != SC_NONE && on != own {
+            // A context lent to `t` whose lender no longer waits for it.
+            tcb(t).get_mut().on_sc = SC_NONE;
+            self.return_to_owner(on);
+        }
+        for (cpu, s) in self.sched.iter_mut().enumerate() {
+            for i in 0..SC_MAX {
+                if s.runner[i] == t && sc_ref(cpu, i as u16) != own {
+                    s.runner[i] = 0;
+                    s.mark(i as u16);
+                }
+            }
+        }
+        if let Some((cpu, id)) = sc_split(own) {
+            let now = Arch::now_ns();
+            let s = &mut self.sched[cpu];
+            let _ = s.policy().remove(Id(id), now);
+            let i = usize::from(id);
+            s.owner[i] = 0;
+            s.runner[i] = 0;
+            if let Some(w) = s.dirty.get_mut(i / 64) {
+                *w &= !(1 << (i % 64));
+            }
+            s.repick = true;
+        }
+        let th = tcb(t).get_mut();
+        th.sc = SC_NONE;
+        th.on_sc = SC_NONE;
+        th.lent = SC_NONE;
+    }
+
+    /// Context `r` lost its runner: its owner gets it back (ending a loan
+    /// the owner still counts on), or it has none until its owner runs.
+    fn return_to_owner(&mut self, r: u64) {
+        let Some((cpu, id)) = sc_split(r) else { return };
+        let o = self.sched[cpu].owner(id);
+        if o != 0 && tcb(o).get().lent == r {
+            self.take_back(o);
+        } else {
+            self.sc_set_runner(r, 0);
+            self.sc_mark(r);
+        }
+    }
+
+    /// Run thread `t` on its own context (it lends none and holds none).
+    fn attach_own(&mut self, t: u64) {
+        let own = tcb(t).get().sc;
+        if own == SC_NONE {
             return;
         }
-        let tail = self.queue_tail[prio];
-        {
-            let th = tcb(t).get_mut();
-            th.sched_prev = tail;
-            th.sched_next = 0;
+        let h = self.sc_runner(own);
+        if h != 0 && h != t && tcb(h).get().on_sc == own {
+            // Cannot happen: only a loan puts another thread on a context,
+            // and a loan ends before its lender runs again.
+            kprintln!("kernel: sched: context of {:#x} still held by {:#x}; taken back", t, h);
+            tcb(h).get_mut().on_sc = SC_NONE;
         }
-        if tail == 0 {
-            self.queue_head[prio] = t;
-        } else {
-            tcb(tail).get_mut().sched_next = t;
-        }
-        self.queue_tail[prio] = t;
-        self.queue_bitmap[prio / 64] |= 1 << (prio % 64);
-    }
-
-    fn is_queued(&self, t: u64) -> bool {
-        let th = tcb(t).get();
-        let prio = (th.priority as usize).min(PRIORITIES - 1);
-        th.sched_prev != 0 || self.queue_head[prio] == t
-    }
-
-    /// Take `t` off the run queue if it is on it.
-    pub fn dequeue(&mut self, t: u64) {
-        if !self.is_queued(t) {
-            return;
-        }
-        let (prev, next, prio) = {
-            let th = tcb(t).get_mut();
-            let r = (th.sched_prev, th.sched_next, (th.priority as usize).min(PRIORITIES - 1));
-            th.sched_prev = 0;
-            th.sched_next = 0;
-            r
-        };
-        if prev == 0 {
-            self.queue_head[prio] = next;
-        } else {
-            tcb(prev).get_mut().sched_next = next;
-        }
-        if next == 0 {
-            self.queue_tail[prio] = prev;
-        } else {
-            tcb(next).get_mut().sched_prev = prev;
-        }
-        if self.queue_head[prio] == 0 {
-            self.queue_bitmap[prio / 64] &= !(1 << (prio % 64));
-        }
-    }
-
-    /// Highest non-empty priority.
-    pub fn top_priority(&self) -> Option<usize> {
-        (0..self.queue_bitmap.len())
-            .rev()
-            .find(|&w| self.queue_bitmap[w] != 0)
-            .map(|w| w * 64 + 63 - self.queue_bitmap[w].leading_zeros() as usize)
+        self.sc_set_runner(own, t);
+        tcb(t).get_mut().on_sc = own;
+        self.sc_mark(own);
     }
 
     /// Make `t` runnable.
     pub fn wake(&mut self, t: u64) {
         tcb(t).get_mut().set_state(ThreadState::Running);
-        if self.current() != t {
-            self.enqueue(t);
+        if tcb(t).get().lent != SC_NONE {
+            self.take_back(t);
         }
+        if tcb(t).get().on_sc == SC_NONE {
+            self.attach_own(t);
+        }
+        self.sc_mark(tcb(t).get().on_sc);
     }
 
-    /// Choose what this CPU runs next: the current thread keeps the CPU
-    /// unless it stopped running, its slice ran out, or a higher priority
-    /// thread is ready.
-    pub fn schedule(&mut self) {
-        let cur = self.current();
-        let cur_ok = cur != 0 && tcb(cur).get().state() == ThreadState::Running;
-        let top = self.top_priority();
-        if cur_ok {
-            let th = tcb(cur).get();
-            let prio = th.priority as usize;
-            let preempt = match top {
-                Some(p) => p > prio || (p == prio && th.timeslice == 0),
-                None => false,
-            };
-            if !preempt {
-                if th.timeslice == 0 {
-                    tcb(cur).get_mut().timeslice = TIMESLICE_TICKS;
-                }
-                return;
-            }
-            // Back to the tail of its queue.
-            self.cpu().current = 0;
-            self.enqueue(cur);
-        } else {
-            self.cpu().current = 0;
-        }
-        if let Some(p) = self.top_priority() {
-            let next = self.queue_head[p];
-            self.dequeue(next);
-            let th = tcb(next).get_mut();
-            if th.timeslice == 0 {
-                th.timeslice = TIMESLICE_TICKS;
-            }
-            self.cpu().current = next;
-        }
-    }
-
-    /// Stop `t` from running: off the run queue, and not current.
+    /// `t` stopped running (its state is already set): its context may
+    /// block, and it is not this CPU's current thread any more.
     pub fn deschedule(&mut self, t: u64) {
-        self.dequeue(t);
+        self.sc_mark(tcb(t).get().on_sc);
         if self.current() == t {
             self.cpu().current = 0;
+        }
+    }
+
+    /// Caller `c` called `r`, which now runs on `c`'s context until it
+    /// replies (donation). `r` must be on its own context: a receiver
+    /// still holding another caller's keeps that one (and `c`'s context
+    /// waits with `c`).
+    pub fn lend(&mut self, c: u64, r: u64) {
+        let x = tcb(c).get().on_sc;
+        let own = tcb(r).get().sc;
+        if x == SC_NONE
+            || own == SC_NONE
+            || tcb(r).get().on_sc != own
+            || tcb(c).get().lent != SC_NONE
+        {
+            return;
+        }
+        self.sc_set_runner(own, 0);
+        self.sc_mark(own);
+        self.sc_set_runner(x, r);
+        tcb(r).get_mut().on_sc = x;
+        {
+            let th = tcb(c).get_mut();
+            th.on_sc = SC_NONE;
+            th.lent = x;
+        }
+        self.sc_mark(x);
+    }
+
+    /// The thread running on context `r` (0: none).
+    pub fn sc_runner_of(&self, r: u64) -> u64 {
+        self.sc_runner(r)
+    }
+
+    /// [`Kernel::lend`] for the IPC fastpath, which checked its conditions:
+    /// the policy is not told (the caller's context is the one running and
+    /// stays ready; the receiver's own was blocked and stays blocked).
+    pub fn lend_quiet(&mut self, c: u64, r: u64) {
+        let x = tcb(c).get().on_sc;
+        self.sc_set_runner(tcb(r).get().sc, 0);
+        self.sc_set_runner(x, r);
+        tcb(r).get_mut().on_sc = x;
+        let th = tcb(c).get_mut();
+        th.on_sc = SC_NONE;
+        th.lent = x;
+    }
+
+    /// The reply half for the fastpath: server `s`, which holds the context
+    /// `c` lent it, gives it back and returns to its own context (blocked
+    /// for the policy since the loan, and `s` blocks at once).
+    pub fn give_back_quiet(&mut self, s: u64, c: u64) {
+        let x = tcb(c).get().lent;
+        let own = tcb(s).get().sc;
+        self.sc_set_runner(x, c);
+        {
+            let th = tcb(c).get_mut();
+            th.on_sc = x;
+            th.lent = SC_NONE;
+        }
+        self.sc_set_runner(own, s);
+        tcb(s).get_mut().on_sc = own;
+    }
+
+    /// The call `l` waits on ends (reply, cancel): the context it lent
+    /// comes back, from whichever thread along the call chain holds it
+    /// (which goes on on its own context if it is runnable).
+    pub fn take_back(&mut self, l: u64) {
+        let x = tcb(l).get().lent;
+        if x == SC_NONE {
+            return;
+        }
+        tcb(l).get_mut().lent = SC_NONE;
+        let mut t = tcb(l).get().reply_from;
+        for _ in 0..CHAIN_LIMIT {
+            if t == 0 || tcb(t).get().lent != x {
+                break;
+            }
+            tcb(t).get_mut().lent = SC_NONE;
+            t = tcb(t).get().reply_from;
+        }
+        let h = self.sc_runner(x);
+        if h != 0 && h != l && tcb(h).get().on_sc == x {
+            tcb(h).get_mut().on_sc = SC_NONE;
+            if tcb(h).get().state() == ThreadState::Running {
+                self.attach_own(h);
+            }
+        }
+        let prev = tcb(l).get().on_sc;
+        if prev != SC_NONE && prev != x && self.sc_runner(prev) == l {
+            self.sc_set_runner(prev, 0);
+            self.sc_mark(prev);
+        }
+        self.sc_set_runner(x, l);
+        tcb(l).get_mut().on_sc = x;
+        self.sc_mark(x);
+    }
+
+    /// Tell this CPU's policy about its dirty contexts.
+    fn sync(&mut self, now: u64) {
+        let cpu = this_cpu();
+        let s = &mut self.sched[cpu];
+        for w in 0..s.dirty.len() {
+            let mut bits = core::mem::take(&mut s.dirty[w]);
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let id = i as u16;
+                if s.owner(id) == 0 {
+                    continue;
+                }
+                let ready = runs_on(s.runner(id), sc_ref(cpu, id));
+                let p = s.policy();
+                let _ = if ready { p.wake(Id(id), now) } else { p.block(Id(id), now) };
+            }
+        }
+    }
+
+    /// The Yield syscall of thread `t`: RR to the back of the queue with a
+    /// fresh quantum, EDF done until its next period.
+    pub fn yield_(&mut self, t: u64) {
+        let now = Arch::now_ns();
+        self.sync(now);
+        if let Some((cpu, id)) = sc_split(tcb(t).get().on_sc) {
+            let s = &mut self.sched[cpu];
+            let _ = s.policy().yield_(Id(id), now);
+            s.repick = true;
+        }
+        self.drain_events(this_cpu());
+    }
+
+    /// Set the parameters of thread `t`'s own context (SchedControl).
+    pub fn sc_configure(&mut self, t: u64, p: Params) -> Result<(), Error> {
+        let (cpu, id) = sc_split(tcb(t).get().sc).ok_or(Error::IllegalOperation)?;
+        let now = Arch::now_ns();
+        if cpu == this_cpu() {
+            self.sync(now);
+        }
+        let s = &mut self.sched[cpu];
+        s.policy().set_params(Id(id), p, now).map_err(|e| match e {
+            AdmitError::Overload { .. } => Error::NoBandwidth,
+            AdmitError::InvalidParams => Error::InvalidArgument,
+            AdmitError::BadId | AdmitError::InUse | AdmitError::NotFound => Error::IllegalOperation,
+        })?;
+        s.repick = true;
+        self.drain_events(cpu);
+        Ok(())
+    }
+
+    /// Choose what this CPU runs next (`current`, 0: idle) and arm the
+    /// timer for the end of the decision.
+    pub fn schedule(&mut self) {
+        let cpu = this_cpu();
+        let now = Arch::now_ns();
+        let cur = self.cpus[cpu].current;
+        {
+            let s = &self.sched[cpu];
+            if !s.repick
+                && s.run != IDLE
+                && now < s.until
+                && s.runner(s.run) == cur
+                && runs_on(cur, sc_ref(cpu, s.run))
+            {
+                return;
+            }
+        }
+        self.sync(now);
+        let mut chosen = None;
+        for _ in 0..SC_MAX {
+            let s = &mut self.sched[cpu];
+            let d = s.policy().pick(now);
+            s.repick = false;
+            let Some(Id(id)) = d.run else {
+                chosen = Some((IDLE, d.until, 0));
+                break;
+            };
+            let t = s.runner(id);
+            if runs_on(t, sc_ref(cpu, id)) {
+                chosen = Some((id, d.until, t));
+                break;
+            }
+            // Cannot happen (the sync above made the policy agree with the
+            // threads): a ready context without a runnable thread.
+            kprintln!("kernel: sched: context {} ready without a runnable thread; blocked", id);
+            let _ = s.policy().block(Id(id), now);
+        }
+        let (run, until, t) = chosen.unwrap_or((IDLE, NEVER, 0));
+        {
+            let s = &mut self.sched[cpu];
+            s.run = run;
+            s.until = until;
+        }
+        self.cpus[cpu].current = t;
+        self.drain_events(cpu);
+        self.arm(cpu, now, until, run != IDLE);
+    }
+
+    /// Arm the one-shot timer for `until` (running: at most
+    /// [`MAX_SLICE_NS`] away), unless it will fire before that anyway.
+    fn arm(&mut self, cpu: usize, now: u64, until: u64, running: bool) {
+        let target = if running { until.min(now.saturating_add(MAX_SLICE_NS)) } else { until };
+        if target == NEVER {
+            return;
+        }
+        let target = target.max(now + 1);
+        let s = &mut self.sched[cpu];
+        if s.armed == 0 || s.armed <= now || target < s.armed {
+            Arch::arm_oneshot(target - now);
+            s.armed = target;
+        }
+    }
+
+    /// The timer fired: decide again.
+    pub fn timer_fired(&mut self) {
+        let s = &mut self.sched[this_cpu()];
+        s.armed = 0;
+        s.repick = true;
+    }
+
+    /// This CPU idles and nothing will ever become ready by itself (no
+    /// throttled context waits for its budget).
+    pub fn idle_forever(&self) -> bool {
+        let s = &self.sched[this_cpu()];
+        s.run == IDLE && s.until == NEVER
+    }
+
+    /// One line about this CPU's policy (when the machine stops).
+    pub fn sched_report(&mut self) {
+        let s = &mut self.sched[this_cpu()];
+        let used = s.owner.iter().filter(|&&o| o != 0).count();
+        let p = s.policy();
+        let st = p.stats();
+        kprintln!(
+            "kernel: sched: policy {}, {} contexts in use, {} decisions, {} throttles, {} promotions ({} refused), {} retunes, {} demotions",
+            p.name(),
+            used,
+            st.picks,
+            st.throttles,
+            st.promotions,
+            st.refusals,
+            st.retunes,
+            st.demotions
+        );
+    }
+
+    /// Record the policy's events in the trace.
+    fn drain_events(&mut self, cpu: usize) {
+        while let Some(e) = self.sched[cpu].policy().pop_event() {
+            let s = &self.sched[cpu];
+            let owner = |id: Id| s.owner(id.0);
+            let (kind, thread, a, b, c) = match e {
+                Event::Promoted { id, reservation: r, .. } => {
+                    (TraceKind::Reclassify, owner(id), r.budget, r.period, abi::CLASS_EDF)
+                }
+                Event::Demoted { id, .. } => {
+                    (TraceKind::Reclassify, owner(id), 0, 0, abi::CLASS_RR)
+                }
+                Event::Retuned { id, reservation: r, .. } => {
+                    (TraceKind::Retune, owner(id), r.budget, r.period, 0)
+                }
+                Event::PromotionRefused { id, error, .. } => {
+                    let (req, avail) = match error {
+                        AdmitError::Overload { requested, available } => (requested, available),
+                        _ => (0, 0),
+                    };
+                    (TraceKind::PromotionRefused, owner(id), req.into(), avail.into(), 0)
+                }
+                Event::Throttled { id, until, .. } => {
+                    (TraceKind::Throttle, owner(id), until, s.runner(id.0), 0)
+                }
+            };
+            self.event(kind, thread, a, b, c as u32);
         }
     }
 
@@ -136,15 +524,5 @@ impl Kernel {
             self.event(TraceKind::Switch, t, from, 0, 0);
         }
         self.cpu().stamp = 0;
-    }
-
-    /// A timer tick charged to the current thread.
-    pub fn tick(&mut self) {
-        self.ticks += 1;
-        let cur = self.current();
-        if cur != 0 {
-            let th = tcb(cur).get_mut();
-            th.timeslice = th.timeslice.saturating_sub(1);
-        }
     }
 }

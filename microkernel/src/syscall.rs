@@ -53,8 +53,8 @@ pub fn handle(k: &mut Kernel, t: u64) {
             set_error(t, Error::Ok)
         }
         Syscall::Yield => {
-            tcb(t).get_mut().timeslice = 0;
-            set_error(t, Error::Ok)
+            set_error(t, Error::Ok);
+            k.yield_(t)
         }
         Syscall::DebugWrite => debug_write(t, cptr),
     }

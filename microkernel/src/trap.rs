@@ -2,9 +2,11 @@
 //! [`hal::Trap`] and calls [`handle`] with the saved registers.
 //!
 //! A trap from user mode saves the frame into the current thread's TCB,
-//! is handled under the kernel lock (syscall, timer tick, device interrupt,
+//! is handled under the kernel lock (syscall, timer, device interrupt,
 //! fault), and returns into whichever thread the scheduler picks, whose
-//! saved registers replace the frame. With nothing to run, the CPU idles
+//! saved registers replace the frame. The timer is a one-shot the scheduler
+//! arms for the end of its decision (`sched`); when it fires the scheduler
+//! decides again. With nothing to run, the CPU idles
 //! inside [`return_to_user`] with interrupts enabled; interrupts taken
 //! there arrive here as kernel-mode traps.
 //!
@@ -24,7 +26,7 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 /// End the machine when nothing can ever run again (`rint.exit_on_idle`).
 pub static EXIT_ON_IDLE: AtomicBool = AtomicBool::new(false);
 
-/// Timer ticks since the tick started.
+/// Timer interrupts since boot.
 pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }
@@ -38,7 +40,7 @@ pub fn handle(frame: &mut TrapFrame, trap: Trap) {
     match trap.kind {
         TrapKind::Timer => {
             TICKS.fetch_add(1, Ordering::Relaxed);
-            KERNEL.lock().tick();
+            KERNEL.lock().timer_fired();
             Arch::ack();
         }
         TrapKind::External { irq } => irq::handle(&mut KERNEL.lock(), irq),
@@ -60,7 +62,7 @@ fn user_trap(frame: &mut TrapFrame, trap: Trap) {
         TrapKind::Syscall => syscall::handle(k, cur),
         TrapKind::Timer => {
             TICKS.fetch_add(1, Ordering::Relaxed);
-            k.tick();
+            k.timer_fired();
             Arch::ack();
         }
         TrapKind::External { irq } => irq::handle(k, irq),
@@ -131,8 +133,11 @@ fn idle() {
     if EXIT_ON_IDLE.load(Ordering::Relaxed) {
         let k = KERNEL.lock();
         let sources = k.irqs.iter().any(|i| i.notification != 0);
+        // A throttled context waits for its budget: not the end.
+        let waiting = !k.idle_forever();
         drop(k);
-        if !sources {
+        if !sources && !waiting {
+            KERNEL.lock().sched_report();
             kprintln!(
                 "kernel: IPC fastpath taken by {} calls and {} replies",
                 crate::fastpath::CALLS.load(Ordering::Relaxed),

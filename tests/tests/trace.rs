@@ -4,7 +4,7 @@
 //! dump must be complete and well formed (consecutive sequence numbers,
 //! times that never go back, known kinds), end with the CPU going idle,
 //! and `rint-trace` must turn it into Chrome/Perfetto JSON with running
-//! slices and IPC events.
+//! slices, IPC and scheduler events.
 
 use libipc::abi::TraceKind;
 use rint_systest::{Arch, Boot, Outcome, both_arches};
@@ -37,9 +37,18 @@ both_arches!(trace_dump_is_well_formed, |arch: Arch| {
     let kinds: BTreeSet<&str> = t.events.iter().map(|e| e.kind.name()).collect();
     for k in t.events.iter().map(|e| &e.kind) {
         assert!(matches!(k, Kind::Known(_)), "unknown kind {k:?}");
-        assert!(*k != Kind::Known(TraceKind::Reclassify), "reclassify is not emitted yet");
     }
-    for k in [TraceKind::Switch, TraceKind::Call, TraceKind::Reply, TraceKind::RecvBlock] {
+    // The suite's scheduling tests run last: their throttling and
+    // reclassification are in the dump too.
+    for k in [
+        TraceKind::Switch,
+        TraceKind::Call,
+        TraceKind::Reply,
+        TraceKind::RecvBlock,
+        TraceKind::SchedConfigure,
+        TraceKind::Throttle,
+        TraceKind::Reclassify,
+    ] {
         assert!(kinds.contains(k.as_str()), "no {k:?} among {kinds:?}");
     }
     // The root task is named; the machine stopped with the CPU idle.
@@ -70,6 +79,8 @@ both_arches!(trace_dump_is_well_formed, |arch: Arch| {
         count(&|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == "init"),
         1
     );
+    let throttles = count(&|e| e["name"] == "Throttle" && e["cat"] == "sched");
+    assert!(throttles > 0 && count(&|e| e["name"] == "Reclassify") > 0, "no scheduler events");
     for e in evs.iter().filter(|e| e["ph"] == "X") {
         assert!(e["dur"].as_f64().is_some_and(|d| d >= 0.0), "{e}");
     }

@@ -91,6 +91,10 @@ impl Timer for Arch {
         u64::try_from(t).unwrap_or(u64::MAX)
     }
 
+    fn clock_hz() -> u64 {
+        timebase_hz()
+    }
+
     fn ack() {
         let period = PERIOD.load(Ordering::Relaxed);
         if period == 0 {

@@ -151,6 +151,10 @@ impl Timer for Arch {
         ((u128::from(delta) * u128::from(NS_PER_TSC_32.load(Ordering::Relaxed))) >> 32) as u64
     }
 
+    fn clock_hz() -> u64 {
+        TSC_HZ.load(Ordering::Relaxed)
+    }
+
     fn ack() {
         lapic::eoi();
     }

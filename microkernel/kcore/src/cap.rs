@@ -27,6 +27,7 @@
 //! IrqHandler addr: irq number
 //! Reply     addr: the thread to reply to
 //! Trace     no fields (the kernel has one event trace)
+//! SchedControl no fields (the kernel's scheduler is kernel data)
 //! ```
 
 use libipc::abi::{CapType, Error, Rights};
@@ -182,6 +183,12 @@ impl Cap {
     /// kernel data).
     pub const fn trace() -> Cap {
         Cap::plain(CapType::Trace, 0)
+    }
+
+    /// The authority to set threads' scheduling parameters (no object: the
+    /// scheduler is kernel data).
+    pub const fn sched_control() -> Cap {
+        Cap::plain(CapType::SchedControl, 0)
     }
 
     /// A cap to a new object of type `ty` made by retype at `addr`;
@@ -588,6 +595,7 @@ mod tests {
             Cap::irq_handler(1),
             Cap::io_port(1, 2).unwrap(),
             Cap::trace(),
+            Cap::sched_control(),
         ] {
             assert_eq!(cap.derive(), Ok(cap));
         }
@@ -597,6 +605,10 @@ mod tests {
         assert_eq!(t.mint(Rights::READ, 0).unwrap().rights(), Rights::READ);
         assert_eq!(t.mint(Rights::ALL, 5), Err(Error::InvalidArgument));
         assert_eq!(Cap::for_object(CapType::Trace, 0, 0, false), Err(Error::InvalidArgument));
+        assert_eq!(
+            Cap::for_object(CapType::SchedControl, 0, 0, false),
+            Err(Error::InvalidArgument)
+        );
     }
 
     #[test]

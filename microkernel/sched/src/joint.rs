@@ -83,6 +83,21 @@ impl Cbs {
         self.active = true;
     }
 
+    /// A throttled server's next job, at its replenishment: released at
+    /// [`Cbs::replenish_at`] rather than at `now`, so that a context that
+    /// keeps using its budget (or yields every job) stays on its period's
+    /// grid however late the scheduler is called (timer latency would
+    /// otherwise push every later job back). More than a period late, the
+    /// job starts at `now`.
+    pub(crate) fn replenish(&mut self, now: Time) {
+        let at = self.replenish_at();
+        if now >= at && now - at < self.res.period {
+            self.start_job(at);
+        } else {
+            self.start_job(now);
+        }
+    }
+
     /// The CBS wake-up rule (see the module documentation).
     pub(crate) fn wake(&mut self, now: Time) {
         if !self.active || now >= self.replenish_at() {
@@ -707,7 +722,7 @@ impl<const N: usize> Policy for Scheduler<N> {
         // Replenish the throttled EDF contexts whose period has come.
         while let Some((_, i)) = self.throttled.pop_due(now, &mut self.stats.steps) {
             if let Some(sc) = self.scs.get_mut(usize::from(i)) {
-                sc.cbs.start_job(now);
+                sc.cbs.replenish(now);
                 self.edf_ready.insert(sc.cbs.deadline, i, &mut self.stats.steps);
             }
         }
@@ -718,7 +733,7 @@ impl<const N: usize> Policy for Scheduler<N> {
         let mut reserve_deadline = None;
         if rr_ready && let Some(res) = &mut self.reserve {
             if res.throttled && now >= res.replenish_at() {
-                res.start_job(now);
+                res.replenish(now);
             }
             if !res.throttled && now >= res.deadline {
                 res.start_job(now);

@@ -756,3 +756,30 @@ fn ipc_on_the_callers_context_keeps_its_deadline() {
     assert!(donated <= 2 * MS + MS / 2, "donation: worst {donated}");
     assert!(own > 10 * MS, "own context: worst {own}");
 }
+
+#[test]
+fn late_replenishment_keeps_the_period_grid() {
+    // A context that yields after each job (the kernel's "done until the
+    // next period") is picked a little late every time, as a timer
+    // interrupt would be. Its jobs stay released on the 10 ms grid instead
+    // of drifting by the lateness each period.
+    let mut s = joint();
+    s.add(Id(0), edf(2 * MS, 10 * MS)).expect("add");
+    s.wake(Id(0), 0).expect("wake");
+    assert_eq!(s.pick(0).run, Some(Id(0)));
+    for k in 1..=50u64 {
+        s.yield_(Id(0), (k - 1) * 10 * MS + MS).expect("yield");
+        // Throttled until the next release on the grid: without the rule
+        // this would be k * 10 ms plus 300 us for every earlier period.
+        let d = s.pick((k - 1) * 10 * MS + MS);
+        assert_eq!(d, Decision::idle(k * 10 * MS));
+        // Picked 300 us late: the full budget from now.
+        let d = s.pick(k * 10 * MS + 300 * US);
+        assert_eq!((d.run, d.until), (Some(Id(0)), k * 10 * MS + 300 * US + 2 * MS));
+    }
+    // More than a period late: the next job starts now.
+    s.yield_(Id(0), 500 * MS + MS).expect("yield");
+    let d = s.pick(525 * MS);
+    assert_eq!((d.run, d.until), (Some(Id(0)), 527 * MS));
+    s.check();
+}

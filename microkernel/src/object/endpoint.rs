@@ -153,9 +153,13 @@ fn deliver(
             cancel_reply_wait(k, old, Error::IllegalOperation);
         }
         tcb(receiver).get_mut().caller = sender;
-        let th = tcb(sender).get_mut();
-        th.set_state(ThreadState::BlockedOnReply);
-        th.reply_from = receiver;
+        {
+            let th = tcb(sender).get_mut();
+            th.set_state(ThreadState::BlockedOnReply);
+            th.reply_from = receiver;
+        }
+        // The receiver runs on the caller's context until it replies.
+        k.lend(sender, receiver);
         k.deschedule(sender);
     }
     k.wake(receiver);
@@ -169,6 +173,8 @@ pub fn reply(k: &mut Kernel, replier: u64, info: MessageInfo) {
     if caller == 0 {
         return;
     }
+    // The context the caller lent comes back, whatever the reply does.
+    k.take_back(caller);
     tcb(replier).get_mut().caller = 0;
     tcb(caller).get_mut().reply_from = 0;
     if tcb(caller).get().state() != ThreadState::BlockedOnReply {
@@ -185,6 +191,7 @@ pub fn reply(k: &mut Kernel, replier: u64, info: MessageInfo) {
 
 /// End thread `t`'s wait for a reply with error `e`.
 pub fn cancel_reply_wait(k: &mut Kernel, t: u64, e: Error) {
+    k.take_back(t);
     let from = tcb(t).get().reply_from;
     if from != 0 && tcb(from).get().caller == t {
         tcb(from).get_mut().caller = 0;
@@ -213,6 +220,7 @@ pub fn cancel_ipc(k: &mut Kernel, t: u64) {
         }
         ThreadState::BlockedOnNotification => notification::remove_waiter(on, t),
         ThreadState::BlockedOnReply => {
+            k.take_back(t);
             let from = tcb(t).get().reply_from;
             if from != 0 && tcb(from).get().caller == t {
                 tcb(from).get_mut().caller = 0;
@@ -221,7 +229,6 @@ pub fn cancel_ipc(k: &mut Kernel, t: u64) {
         }
         ThreadState::Running | ThreadState::Inactive => {}
     }
-    let _ = k;
     tcb(t).get_mut().flags = 0;
 }
 
@@ -261,11 +268,12 @@ pub fn take_receiver(pa: u64, receiver: u64) {
     }
 }
 
-/// Queue `t` to receive on endpoint `pa` (which has no senders waiting).
-pub fn block_receiver(k: &mut Kernel, t: u64, pa: u64) {
+/// Queue `t` to receive on endpoint `pa` (which has no senders waiting),
+/// for the fastpath: its context is already blocked for the policy (it
+/// ran on a caller's), and the fastpath makes another thread current.
+pub fn block_receiver_quiet(k: &mut Kernel, t: u64, pa: u64) {
     tcb(t).get_mut().set_state(ThreadState::BlockedOnRecv);
     k.event(TraceKind::RecvBlock, t, pa, 0, 0);
-    k.deschedule(t);
     let e = ep(pa).get_mut();
     e.state = RECEIVING;
     e.queue.push(t, pa);

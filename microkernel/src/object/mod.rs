@@ -9,6 +9,7 @@ pub mod delete;
 pub mod endpoint;
 pub mod irq;
 pub mod notification;
+pub mod schedcontrol;
 pub mod slots;
 pub mod tcb;
 pub mod thread;
@@ -89,6 +90,9 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>) -> Result<Message, Error> {
             irq::invoke(k, call, &mut reply)?
         }
         (CapType::Trace, Invocation::TraceRead) => trace::read(k, call, &mut reply)?,
+        (CapType::SchedControl, Invocation::SchedControlConfigure) => {
+            schedcontrol::configure(k, call)?
+        }
         _ => return Err(Error::IllegalOperation),
     }
     Ok(reply)

@@ -1,7 +1,8 @@
 //! The thread control block: what a Thread object holds.
 //!
 //! A TCB sits in a 2 KiB object carved from untyped. Besides the saved
-//! registers and scheduling and IPC state, it holds four capability slots
+//! registers, IPC state and its scheduling context (an entry of its CPU's
+//! scheduler, `crate::sched`), it holds four capability slots
 //! of its own (CSpace root, VSpace, IPC buffer frame, fault endpoint), so
 //! the objects a thread depends on are in the derivation tree like any other
 //! copy: revoking them reaches into the TCB, and the kernel always reads the
@@ -24,7 +25,7 @@ pub const TCB_SLOTS: usize = 4;
 pub enum ThreadState {
     /// Not started, suspended, or stopped after an unhandled fault.
     Inactive = 0,
-    /// Runnable (on the run queue or running).
+    /// Runnable (its scheduling context is ready, or it runs).
     Running = 1,
     /// Queued on an endpoint to send (`blocked_on`).
     BlockedOnSend = 2,
@@ -60,11 +61,16 @@ pub struct Tcb {
     /// a syscall, the registers it trapped with).
     pub regs: TrapFrame,
     state: u64,
-    pub priority: u64,
     pub flags: u64,
-    /// Run-queue links (TCB addresses, 0 = none).
-    pub sched_next: u64,
-    pub sched_prev: u64,
+    /// This thread's own scheduling context (`crate::sched::ScRef`,
+    /// `SC_NONE` until retype gives it one).
+    pub sc: u64,
+    /// The context it runs on now: its own, one lent to it by a caller
+    /// (donation), or `SC_NONE` while its own is lent away.
+    pub on_sc: u64,
+    /// The context this thread lent over the call it waits on (`SC_NONE`:
+    /// none); it comes back with the reply.
+    pub lent: u64,
     /// Endpoint or notification wait-queue links.
     pub queue_next: u64,
     pub queue_prev: u64,
@@ -81,8 +87,6 @@ pub struct Tcb {
     /// A pending fault (`libipc::abi::FaultKind` as u64, 0 = none) and its data.
     pub fault: u64,
     pub fault_data: [u64; 3],
-    /// Timer ticks left in this time slice.
-    pub timeslice: u64,
     /// Link in the kernel's list of containers waiting to be emptied.
     pub destroy_next: u64,
     pub slots: [Slot; TCB_SLOTS],
@@ -95,10 +99,10 @@ impl Tcb {
         Tcb {
             regs: TrapFrame::new_user(0, 0, 0),
             state: ThreadState::Inactive as u64,
-            priority: 0,
             flags: 0,
-            sched_next: 0,
-            sched_prev: 0,
+            sc: crate::sched::SC_NONE,
+            on_sc: crate::sched::SC_NONE,
+            lent: crate::sched::SC_NONE,
             queue_next: 0,
             queue_prev: 0,
             blocked_on: 0,
@@ -108,7 +112,6 @@ impl Tcb {
             bound_notification: 0,
             fault: 0,
             fault_data: [0; 3],
-            timeslice: 0,
             destroy_next: 0,
             slots: [Slot::EMPTY; TCB_SLOTS],
         }

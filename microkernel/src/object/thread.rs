@@ -1,6 +1,7 @@
-//! Thread invocations: configure, registers, resume/suspend, priority, IPC
-//! buffer, TLS, notification binding, fault endpoint; and what destroying a
-//! thread does.
+//! Thread invocations: configure, registers, resume/suspend, IPC buffer,
+//! TLS, notification binding, fault endpoint; and what destroying a thread
+//! does. (Scheduling parameters are not set here: only the holder of the
+//! SchedControl capability sets them, `object::schedcontrol`.)
 
 use crate::ipc::Message;
 use crate::object::Call;
@@ -39,7 +40,7 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>, reply: &mut Message) -> Result<()
     let t = call.cap.addr();
     match call.label {
         Invocation::ThreadConfigure => {
-            let prio = priority(k, call, call.arg(1)?)?;
+            // A second word (the first scheduler's priority) is ignored.
             let (cs_slot, _) = call.extra_typed(0, CapType::CNode)?;
             let (vs_slot, _) = call.extra_typed(1, CapType::VSpace)?;
             let (buf_slot, buf) = call.extra_typed(2, CapType::Frame)?;
@@ -47,7 +48,6 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>, reply: &mut Message) -> Result<()
             install(k, t, SLOT_CSPACE, cs_slot)?;
             install(k, t, SLOT_VSPACE, vs_slot)?;
             install(k, t, SLOT_IPC_BUFFER, buf_slot)?;
-            set_priority(k, t, prio);
         }
         Invocation::ThreadReadRegisters => {
             let n = (call.arg(0)? as usize).min(USER_REGS);
@@ -75,10 +75,9 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>, reply: &mut Message) -> Result<()
         }
         Invocation::ThreadResume => resume_thread(k, t),
         Invocation::ThreadSuspend => suspend(k, t),
-        Invocation::ThreadSetPriority => {
-            let prio = priority(k, call, call.arg(0)?)?;
-            set_priority(k, t, prio);
-        }
+        // Fixed priorities are gone (scheduling contexts replace them); the
+        // label stays reserved.
+        Invocation::ThreadSetPriority => return Err(Error::IllegalOperation),
         Invocation::ThreadSetIpcBuffer => {
             let (buf_slot, buf) = call.extra_typed(0, CapType::Frame)?;
             check_ipc_buffer(call.arg(0)?, &buf)?;
@@ -107,17 +106,6 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>, reply: &mut Message) -> Result<()
     Ok(())
 }
 
-/// A priority no higher than the caller's own (a thread cannot raise
-/// another above itself).
-fn priority(k: &mut Kernel, call: &Call<'_>, raw: u64) -> Result<u64, Error> {
-    let _ = k;
-    let mine = tcb(call.caller).get().priority;
-    if raw > 255 || raw > mine {
-        return Err(Error::RangeError);
-    }
-    Ok(raw)
-}
-
 fn check_ipc_buffer(vaddr: u64, frame: &Cap) -> Result<(), Error> {
     UserAddr::new(vaddr, 4096, 4096)?;
     if frame.size_bits() != Some(12) || frame.is_device() {
@@ -142,14 +130,6 @@ fn clear(k: &mut Kernel, t: u64, i: usize) -> Result<(), Error> {
         delete_slot(k, slot)?;
     }
     Ok(())
-}
-
-fn set_priority(k: &mut Kernel, t: u64, prio: u64) {
-    k.dequeue(t);
-    tcb(t).get_mut().priority = prio;
-    if tcb(t).get().state() == ThreadState::Running && k.current() != t {
-        k.enqueue(t);
-    }
 }
 
 /// Start an inactive thread.
@@ -189,6 +169,7 @@ pub fn destroy(k: &mut Kernel, t: u64) {
     notification::unbind(t);
     tcb(t).get_mut().set_state(ThreadState::Inactive);
     k.deschedule(t);
+    k.sc_destroy(t);
     for cpu in k.cpus.iter_mut() {
         if cpu.current == t {
             cpu.current = 0;

@@ -62,6 +62,10 @@ pub fn retype(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
     if ty == CapType::VSpace && vspace::free_asids(k) < count as usize {
         return Err(Error::NotEnoughMemory);
     }
+    // Every thread gets a scheduling context of this CPU's fixed table.
+    if ty == CapType::Thread && k.sc_free() < count as usize {
+        return Err(Error::TableFull);
+    }
     // The destination CNode must not lie in the memory being carved.
     let carve_start = plan.object_addr(0).ok_or(Error::RangeError)?;
     let carve_end = carve_start + (count << obj_bits);
@@ -103,6 +107,8 @@ fn init_object(k: &mut Kernel, ty: CapType, addr: u64, bits: u8, device: bool, c
             // SAFETY: a fresh, zeroed, aligned block of THREAD_BITS bytes.
             let t: PhysRef<Tcb> = unsafe { PhysRef::new(addr) };
             t.init(Tcb::new());
+            // Checked before performing: a context is free.
+            let _ = k.sc_create(addr);
         }
         CapType::VSpace => {
             // Checked before performing: an ASID is free.

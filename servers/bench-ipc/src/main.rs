@@ -14,8 +14,9 @@
 //! its own with the cycle counter around the raw syscall (x86_64
 //! `lfence; rdtsc; lfence`, riscv64 `rdcycle`; under QEMU's TCG both count
 //! host time-stamp ticks, not guest cycles). The samples are sorted in a
-//! fixed array; median and minimum are printed. Client and server have the
-//! same priority (the root task's, 255). The benchmark never fails on a
+//! fixed array; median and minimum are printed. The server runs on the
+//! client's scheduling context while it serves a call (donation), so a
+//! round trip involves no scheduling decision. The benchmark never fails on a
 //! slow result: an error line (`bench-ipc: error: ...`) appears only if a
 //! step fails, and then no result line does.
 //!
@@ -85,9 +86,6 @@ mod bench {
     use crate::stats::{Summary, summarize};
     use crate::{ITERS, WARMUP};
 
-    /// The root task's priority (`docs/kernel.md`), given to the servers too.
-    const PRIORITY: u8 = 255;
-
     /// The message-info word of requests and replies: label 1, one word.
     const INFO: u64 = match MessageInfo::new(1, 1, 0) {
         Some(m) => m.raw(),
@@ -119,7 +117,7 @@ mod bench {
         println!("bench-ipc: server address space: {pages} image pages copied from the archive");
         let ep: Cap<Endpoint> = a.retype(0)?;
         let server_ep = a.copy(ep, Rights::READ)?;
-        let server = space::start_remote(&mut a, init::CNODE, vs, serve, server_ep, PRIORITY)?;
+        let server = space::start_remote(&mut a, init::CNODE, vs, serve, server_ep)?;
         let s = measure(ep, &mut samples)?;
         report("ipc_call_reply", &s);
         server.suspend().ctx("ThreadSuspend")?;
@@ -128,7 +126,7 @@ mod bench {
         let ep: Cap<Endpoint> = a.retype(0)?;
         let server_ep = a.copy(ep, Rights::READ)?;
         let top = LOCAL_STACK.0.as_ptr_range().end as usize as u64;
-        let server = space::start_local(&mut a, serve, top, server_ep, PRIORITY)?;
+        let server = space::start_local(&mut a, serve, top, server_ep)?;
         let s = measure(ep, &mut samples)?;
         report("ipc_call_reply_same_as", &s);
         server.suspend().ctx("ThreadSuspend")?;

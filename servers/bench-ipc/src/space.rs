@@ -259,7 +259,7 @@ pub fn image_space(a: &mut Alloc, elf: &[u8]) -> Res<(Cap<VSpace>, u64)> {
 /// A server thread's entry: `fn(endpoint CPtr) -> !`.
 pub type Entry = extern "C" fn(u64) -> !;
 
-/// Start a thread running `entry(ep)` at `priority` in the CSpace `cspace`
+/// Start a thread running `entry(ep)` in the CSpace `cspace`
 /// and the address space `vs` (from [`image_space`], with the same code at
 /// the same addresses), on a new stack and IPC buffer of its own at the
 /// root task's layout addresses.
@@ -269,7 +269,6 @@ pub fn start_remote(
     vs: Cap<VSpace>,
     entry: Entry,
     ep: Cap<Endpoint>,
-    priority: u8,
 ) -> Res<Cap<Thread>> {
     let mut va = SERVER_STACK_TOP - SERVER_STACK_PAGES * PAGE;
     while va < SERVER_STACK_TOP {
@@ -277,10 +276,10 @@ pub fn start_remote(
         va += PAGE;
     }
     let ipc = a.page_at(vs, SERVER_IPC_BUFFER, RW)?;
-    start(a, cspace, vs, (ipc, SERVER_IPC_BUFFER), (entry, SERVER_STACK_TOP, ep), priority)
+    start(a, cspace, vs, (ipc, SERVER_IPC_BUFFER), (entry, SERVER_STACK_TOP, ep))
 }
 
-/// Start a thread running `entry(ep)` at `priority` in the root task's
+/// Start a thread running `entry(ep)` in the root task's
 /// CSpace and VSpace, on `stack_top` (in the root task's memory) with a new
 /// IPC buffer.
 pub fn start_local(
@@ -288,11 +287,10 @@ pub fn start_local(
     entry: Entry,
     stack_top: u64,
     ep: Cap<Endpoint>,
-    priority: u8,
 ) -> Res<Cap<Thread>> {
     let ipc = a.page_at(init::VSPACE, LOCAL_IPC_BUFFER, RW)?;
     let code = (entry, stack_top, ep);
-    start(a, init::CNODE, init::VSPACE, (ipc, LOCAL_IPC_BUFFER), code, priority)
+    start(a, init::CNODE, init::VSPACE, (ipc, LOCAL_IPC_BUFFER), code)
 }
 
 fn start(
@@ -301,10 +299,9 @@ fn start(
     vs: Cap<VSpace>,
     (ipc, ipc_va): (Cap<Frame>, u64),
     (entry, stack_top, ep): (Entry, u64, Cap<Endpoint>),
-    priority: u8,
 ) -> Res<Cap<Thread>> {
     let t: Cap<Thread> = a.retype(0)?;
-    t.configure(cspace, vs, ipc, ipc_va, priority).ctx("ThreadConfigure")?;
+    t.configure(cspace, vs, ipc, ipc_va).ctx("ThreadConfigure")?;
     let mut r = [0u64; regs::COUNT];
     r[regs::PC] = entry as usize as u64;
     r[regs::SP] = raw::initial_sp(stack_top);

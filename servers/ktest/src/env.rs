@@ -15,10 +15,20 @@ use libipc::sys::{self, IpcBuf};
 use crate::arch::{self, Page, REGION, regs};
 use crate::fmt::Fail;
 
-/// Priority of child threads. The root task must run above it (seL4 gives
-/// the root task the highest priority), so a child runs only while the
-/// root task is blocked, which keeps every test deterministic.
-pub const CHILD_PRIORITY: u8 = 100;
+/// The scheduling context of the suite's threads: round robin with the
+/// default quantum, not adaptive, like the root task's. Round robin runs a
+/// thread the root task resumes only once the root task blocks (or after a
+/// whole quantum of it), which keeps the tests deterministic; with
+/// classification off no thread becomes a reservation that would preempt
+/// the root task. (The `sched_*` tests configure threads of their own.)
+pub const CHILD_SCHED: libipc::abi::sched::Params = libipc::abi::sched::Params::rr(0);
+
+/// Give thread `t` the suite's scheduling context ([`CHILD_SCHED`]).
+pub fn best_effort(t: Cap<Thread>) -> Result<(), Fail> {
+    cap::init::SCHED_CONTROL
+        .configure(t, CHILD_SCHED)
+        .map_err(|e| fail!("SchedControlConfigure: {e:?}"))
+}
 
 /// A message-info word with `label` and `len` words, no capabilities.
 pub fn mi(label: u32, len: usize) -> MessageInfo {
@@ -194,6 +204,8 @@ impl Env {
         for t in self.threads.iter_mut() {
             if let Some(t) = t.take() {
                 let _ = t.suspend();
+                // A reservation a failed test left would hold bandwidth.
+                let _ = best_effort(t);
             }
         }
         let _ = init::THREAD.unbind_notification();
@@ -371,34 +383,32 @@ impl Env {
 
     /// A thread of its own (configured with the root CSpace and VSpace and a
     /// new IPC buffer, not started), tracked for cleanup.
-    pub fn thread(&mut self, priority: u8) -> Result<(Cap<Thread>, Cap<Frame>, u64), Fail> {
+    pub fn thread(&mut self) -> Result<(Cap<Thread>, Cap<Frame>, u64), Fail> {
         let thread: Cap<Thread> = self.retype(0)?;
         self.track(thread)?;
         let frame = self.frame()?;
         let va = self.free_va()?;
-        match thread.configure(init::CNODE, init::VSPACE, frame, va, priority) {
-            Ok(()) => Ok((thread, frame, va)),
-            Err(e) => Err(fail!("ThreadConfigure: {e:?}")),
+        if let Err(e) = thread.configure(init::CNODE, init::VSPACE, frame, va) {
+            return Err(fail!("ThreadConfigure: {e:?}"));
         }
+        best_effort(thread)?;
+        Ok((thread, frame, va))
     }
 
     /// A child thread that will run `entry(idx)` with `a` in its context,
-    /// on its own stack and IPC buffer, at `priority`. Not resumed.
-    pub fn spawn_at(
-        &mut self,
-        entry: extern "C" fn(u64) -> !,
-        a: [u64; 4],
-        priority: u8,
-    ) -> Result<Child, Fail> {
+    /// on its own stack and IPC buffer, with the suite's scheduling context
+    /// ([`CHILD_SCHED`]). Not resumed.
+    pub fn spawn_at(&mut self, entry: extern "C" fn(u64) -> !, a: [u64; 4]) -> Result<Child, Fail> {
         let thread: Cap<Thread> = self.retype(0)?;
         self.track(thread)?;
         let frame = self.frame()?;
         let va = self.free_va()?;
         let buf = IpcBuf::map(frame.cptr(), init::VSPACE.cptr(), va)
             .map_err(|e| fail!("mapping an IPC buffer at {va:#x}: {e:?}"))?;
-        if let Err(e) = thread.configure(init::CNODE, init::VSPACE, frame, va, priority) {
+        if let Err(e) = thread.configure(init::CNODE, init::VSPACE, frame, va) {
             return Err(fail!("ThreadConfigure: {e:?}"));
         }
+        best_effort(thread)?;
         let idx = CHILDREN_USED.fetch_add(1, Ordering::Relaxed);
         let once = CHILDREN.get(idx).ok_or_else(|| fail!("more than {MAX_CHILDREN} children"))?;
         once.call_once(|| ChildCtx { buf, thread, a });
@@ -412,9 +422,9 @@ impl Env {
         Ok(Child { thread, regs: r })
     }
 
-    /// [`Env::spawn_at`] at [`CHILD_PRIORITY`], resumed.
+    /// [`Env::spawn_at`], resumed.
     pub fn spawn(&mut self, entry: extern "C" fn(u64) -> !, a: [u64; 4]) -> Result<Child, Fail> {
-        let c = self.spawn_at(entry, a, CHILD_PRIORITY)?;
+        let c = self.spawn_at(entry, a)?;
         match c.thread.resume() {
             Ok(()) => Ok(c),
             Err(e) => Err(fail!("ThreadResume: {e:?}")),

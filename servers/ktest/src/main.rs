@@ -20,9 +20,12 @@
 //! the user-register order (`arch::regs`); a fault handler's reply writes
 //! its words into the first registers and resumes the thread if its label
 //! is 0; unknown-syscall fault messages carry the pc past the syscall; the
-//! root task runs at priority 255 and the highest ready priority runs, so a
-//! child (priority [`env::CHILD_PRIORITY`]) runs only while the root task
-//! waits, which keeps every test deterministic; the root task's fixed
+//! root task and the suite's children run on round-robin scheduling
+//! contexts without classification ([`env::CHILD_SCHED`]), so a child the
+//! root task resumes runs once the root task waits (round robin never
+//! preempts a thread before its quantum is up, and the tests block long
+//! before that), and a test that must know another thread has blocked
+//! gives it turns explicitly (`suite::ipc::go_late`); the root task's fixed
 //! layout (`abi::root_layout`) leaves `arch::REGION` and `arch::NO_TABLES`
 //! free (the `layout` test checks).
 //!

@@ -309,19 +309,18 @@ impl Image {
 // ---------------------------------------------------------------------------
 
 /// Configure `thread` (CSpace `cspace`, VSpace `vs`, IPC buffer `ipc` at
-/// `ipc_va`, `priority`).
+/// `ipc_va`) with the suite's scheduling context (`env::CHILD_SCHED`).
 pub fn configure(
     thread: Cap<Thread>,
     cspace: Cap<CNode>,
     vs: Cap<VSpace>,
     ipc: Cap<Frame>,
     ipc_va: u64,
-    priority: u8,
 ) -> TestResult {
-    match thread.configure(cspace, vs, ipc, ipc_va, priority) {
-        Ok(()) => Ok(()),
-        Err(e) => Err(fail!("ThreadConfigure: {e:?}")),
+    if let Err(e) = thread.configure(cspace, vs, ipc, ipc_va) {
+        return Err(fail!("ThreadConfigure: {e:?}"));
     }
+    crate::env::best_effort(thread)
 }
 
 /// The registers that start `entry(args)` on the stack below `stack_top`.

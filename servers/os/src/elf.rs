@@ -19,7 +19,7 @@
 //!   executable at once (W^X); no page shared with another segment;
 //! - at least one loadable segment, at most [`MAX_SEGMENTS`];
 //! - the entry point inside an executable segment;
-//! - a `PT_TLS` segment, if any, inside a loadable one.
+//! - a `PT_TLS` segment's initialised bytes, if any, inside a loadable one.
 //!
 //! Every failure is an [`ElfError`]; nothing here panics or allocates.
 
@@ -395,7 +395,11 @@ pub fn check(file: &[u8], policy: &Policy<'_>) -> Result<Image, ElfError> {
     if let Some(t) = tls {
         let r = Range::sized(t.vaddr, t.memsz).ok_or(ElfError::BadTls)?;
         let init = Range::new(r.start, r.start.saturating_add(t.filesz));
-        if t.filesz > t.memsz || !img.segments().iter().any(|s| s.range().covers(&init)) {
+        // Only the initialised part must be loaded: a TLS segment of
+        // `.tbss` alone (filesz 0) may lie anywhere (lld puts it past the
+        // last loadable byte).
+        let loaded = t.filesz == 0 || img.segments().iter().any(|s| s.range().covers(&init));
+        if t.filesz > t.memsz || !loaded {
             return Err(ElfError::BadTls);
         }
         img.tls = Some(t);

@@ -7,11 +7,6 @@ use crate::elf::Machine;
 use crate::env::Env;
 use crate::{Context, Result};
 
-/// The priority every thread gets while `ThreadConfigure` still takes one:
-/// the root task's own (the highest), so no thread is starved behind
-/// another. It goes when scheduling contexts replace priorities.
-pub const PRIORITY: u8 = 255;
-
 /// Everything a new thread needs.
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
@@ -38,7 +33,7 @@ pub const fn guard_for_radix(radix: u8) -> u64 {
 
 /// Configure `tcb` as `spec` says and start it.
 pub fn start(tcb: Cap<Thread>, spec: &Spec) -> Result<()> {
-    tcb.configure(spec.cspace, spec.vspace, spec.ipc_frame, spec.ipc_va, PRIORITY)
+    tcb.configure(spec.cspace, spec.vspace, spec.ipc_frame, spec.ipc_va)
         .op("ThreadConfigure")?;
     tcb.set_fault_endpoint(spec.fault_ep).op("ThreadSetFaultEndpoint")?;
     let (regs, n) = initial_regs(Machine::native(), &spec.start);

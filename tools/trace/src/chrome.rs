@@ -148,8 +148,30 @@ fn describe(e: &Event, th: &Threads<'_>) -> (&'static str, Map<String, Value>) {
         }
         Kind::Known(TraceKind::Resume) => "thread",
         Kind::Known(TraceKind::Reclassify) => {
-            put("from", json!(e.a));
-            put("to", json!(e.b));
+            put("class", json!(class_name(e.c)));
+            put("budget_ns", json!(e.a));
+            put("period_ns", json!(e.b));
+            "sched"
+        }
+        Kind::Known(TraceKind::Throttle) => {
+            put("until_ns", json!(e.a));
+            put("running", json!(th.name(e.b)));
+            "sched"
+        }
+        Kind::Known(TraceKind::Retune) => {
+            put("budget_ns", json!(e.a));
+            put("period_ns", json!(e.b));
+            "sched"
+        }
+        Kind::Known(TraceKind::PromotionRefused) => {
+            put("requested_ppm", json!(e.a));
+            put("available_ppm", json!(e.b));
+            "sched"
+        }
+        Kind::Known(TraceKind::SchedConfigure) => {
+            put("class", json!(class_name(e.c)));
+            put(if e.c == 1 { "budget_ns" } else { "quantum_ns" }, json!(e.a));
+            put("period_ns", json!(e.b));
             "sched"
         }
         Kind::Known(TraceKind::Switch) | Kind::Unknown(_) => {
@@ -160,6 +182,15 @@ fn describe(e: &Event, th: &Threads<'_>) -> (&'static str, Map<String, Value>) {
         }
     };
     (cat, args)
+}
+
+/// A scheduling class number (`libipc::abi::sched`) by name.
+fn class_name(c: u64) -> String {
+    match c {
+        libipc::abi::sched::CLASS_RR => "rr".into(),
+        libipc::abi::sched::CLASS_EDF => "edf".into(),
+        other => other.to_string(),
+    }
 }
 
 /// The trace as Chrome/Perfetto JSON: `{"traceEvents": [...], ...}`.
@@ -377,6 +408,31 @@ trace-end,11
         let reply = find(&v, "i", "Reply");
         assert_eq!(reply.len(), 1);
         assert!(reply[0].get("bind_id").is_none());
+    }
+
+    #[test]
+    fn scheduler_events_name_their_fields() {
+        let log = "trace-name,0x1000,init\n\
+                   trace,1,10,0,SchedConfigure,0x2000,0xf4240,0x989680,0x1\n\
+                   trace,2,20,0,Throttle,0x2000,0x98968a,0x1000,0x0\n\
+                   trace,3,30,0,Reclassify,0x2000,0x0,0x0,0x0\n\
+                   trace,4,40,0,Retune,0x2000,0x7a120,0x989680,0x0\n\
+                   trace,5,50,0,PromotionRefused,0x2000,0x30d40,0x186a0,0x0\n";
+        let v = to_chrome(&parse(log));
+        let one = |name: &str| find(&v, "i", name).first().map(|e| e["args"].clone());
+        let c = one("SchedConfigure").unwrap_or_default();
+        assert_eq!((c["class"].as_str(), c["budget_ns"].as_u64()), (Some("edf"), Some(1_000_000)));
+        let t = one("Throttle").unwrap_or_default();
+        assert_eq!(
+            (t["until_ns"].as_u64(), t["running"].as_str()),
+            (Some(10_000_010), Some("init"))
+        );
+        assert_eq!(one("Reclassify").unwrap_or_default()["class"], "rr");
+        assert_eq!(one("Retune").unwrap_or_default()["budget_ns"], 500_000);
+        assert_eq!(one("PromotionRefused").unwrap_or_default()["available_ppm"], 100_000);
+        for e in events(&v).iter().filter(|e| e["ph"] == "i") {
+            assert_eq!(e["cat"], "sched", "{e}");
+        }
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn boot_info(env: &mut Env) -> TestResult {
     let frames = b.archive_frames.end - b.archive_frames.start;
     check!(frames > 0, "no archive frames");
     check!(b.tick_hz > 0, "tick_hz 0");
+    check!(b.clock_hz >= 1_000_000, "clock_hz {}", b.clock_hz);
     Ok(())
 }
 
@@ -112,6 +113,9 @@ pub fn initial_caps(env: &mut Env) -> TestResult {
     // was switched to, at least).
     let head = ok!(init::TRACE.read(u64::MAX, &mut []));
     check!(head.next > 0 && head.count == 0, "trace head {head:?}");
+    // Scheduling control: configuring this task's own context (round robin,
+    // as the kernel set it) works.
+    ok!(init::SCHED_CONTROL.configure(init::THREAD, libipc::abi::sched::Params::rr(0)));
     Ok(())
 }
 

@@ -44,7 +44,7 @@ pub fn errors_wrong_type(env: &mut Env) -> TestResult {
     expect_err!(f.map(ep.cast(), va, RW), Error::WrongType);
     expect_err!(f.cast::<Endpoint>().nb_recv(), Error::WrongType);
     expect_err!(f.cast::<Endpoint>().recv(), Error::WrongType);
-    let (t, _, _) = env.thread(crate::env::CHILD_PRIORITY)?;
+    let (t, _, _) = env.thread()?;
     expect_err!(t.set_fault_endpoint(Some(f.cast())), Error::WrongType);
     expect_err!(t.bind_notification(ep.cast()), Error::WrongType);
     Ok(())

@@ -46,8 +46,7 @@ fn start(env: &mut Env, mode: u64, addr: u64, value: u64) -> Result<(Cap<Endpoin
     let ep = env.endpoint()?;
     let fault_ep = env.mint(ep, Rights::ALL, FAULT_BADGE)?;
     let report = env.mint(ep, Rights::ALL, REPORT_BADGE)?;
-    let child =
-        env.spawn_at(faulter, [addr, report.slot(), mode, value], crate::env::CHILD_PRIORITY)?;
+    let child = env.spawn_at(faulter, [addr, report.slot(), mode, value])?;
     ok!(child.thread.set_fault_endpoint(Some(fault_ep)));
     ok!(child.thread.resume());
     Ok((ep, child))
@@ -172,13 +171,9 @@ pub fn fault_reply_label_stops(env: &mut Env) -> TestResult {
     let m = ok!(ep.recv());
     check_eq!(u64::from(m.label()), fault_label(FaultKind::PageFault));
     ok!(sys::reply(mi(1, 0), &[]));
-    // A helper below the child's priority runs only if the child does not.
+    // A helper reports after the child had its turns to run (it must not).
     let from_helper = env.mint(ep, Rights::ALL, 0xb)?;
-    let helper = env.spawn_at(
-        super::ipc::go,
-        [from_helper.slot(), 0, 0, 0],
-        crate::env::CHILD_PRIORITY - 1,
-    )?;
+    let helper = env.spawn_at(super::ipc::go_late, [from_helper.slot(), 0, 0, 0])?;
     ok!(helper.thread.resume());
     let m = ok!(ep.recv());
     check_eq!(m.badge, 0xb, "(the child ran after a reply labelled 1)");
@@ -198,11 +193,7 @@ pub fn fault_without_handler(env: &mut Env) -> TestResult {
     let report = env.mint(ep, Rights::ALL, REPORT_BADGE)?;
     let from_helper = env.mint(ep, Rights::ALL, 0xb)?;
     let child = env.spawn(faulter, [va, report.slot(), 0, 0])?;
-    let helper = env.spawn_at(
-        super::ipc::go,
-        [from_helper.slot(), 0, 0, 0],
-        crate::env::CHILD_PRIORITY - 1,
-    )?;
+    let helper = env.spawn_at(super::ipc::go_late, [from_helper.slot(), 0, 0, 0])?;
     ok!(helper.thread.resume());
     let m = ok!(ep.recv());
     check_eq!(m.badge, 0xb, "(the faulting child sent its report?)");

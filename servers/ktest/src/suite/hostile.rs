@@ -35,7 +35,7 @@
 //! number with arbitrary arguments, or a number that is no rint syscall
 //! (an unknown-syscall fault). Arguments lean towards values that exist or
 //! sit at limits (cptrs of the slots above, invocation labels, object types
-//! and sizes, counts, rights, priorities, aligned, unaligned, kernel-half
+//! and sizes, counts, rights, scheduling parameters, aligned, unaligned, kernel-half
 //! and non-canonical addresses, `0`, `u64::MAX`), plus fully random words;
 //! message-info words, IPC-buffer message words, `caps_or_badges` and the
 //! receive window are randomised too. DebugWrite is held to at most three
@@ -53,14 +53,15 @@
 //! (a bounded number of times per epoch).
 //!
 //! The hostile task can block forever (a receive nobody sends to, a call to
-//! a suspended victim). A watchdog thread at the hostile task's priority
-//! yields in a loop and watches the iteration counter the hostile task
+//! a suspended victim). A watchdog thread, round robin like the hostile
+//! task (the suite's `env::CHILD_SCHED`), yields in a loop and watches the iteration counter the hostile task
 //! keeps in a shared page: when it stands still while the watchdog gets the
 //! CPU twice in a row, the hostile task is blocked (round robin runs a
 //! ready hostile task between two turns of the watchdog, and it finishes an
 //! iteration before its next syscall), and the watchdog suspends and
-//! resumes it, which cancels the blocking syscall. Nothing can run above
-//! the watchdog but the root task, so this always works; after
+//! resumes it, which cancels the blocking syscall. Every thread here is
+//! round robin without classification (no reservation can run ahead of
+//! the watchdog), so this always works; after
 //! [`MAX_IDLE_CANCELS`] cancels without progress, or [`MAX_ROUNDS`] rounds
 //! in all, it reports a timeout, which fails the test. The root task's own
 //! loop is bounded in messages.
@@ -82,7 +83,7 @@ use libipc::sys::{self, IpcBuf};
 use rt::println;
 
 use crate::arch::{self, KERNEL_ADDR, Page, REGION, regs};
-use crate::env::{CHILD_PRIORITY, Env, RW, Rng, child_ctx, child_exit, mi};
+use crate::env::{Env, RW, Rng, child_ctx, child_exit, mi};
 use crate::fmt::{Fail, TestResult};
 use crate::space::{self, Image, Pool, Space};
 
@@ -93,8 +94,6 @@ const MIN_ITERATIONS: u64 = 10_000;
 /// Iterations between refreshes.
 const EPOCH: u64 = 1000;
 const SEED: u64 = 0x6b74_6573_745f_6831;
-/// Priority of the hostile task, the victim and the watchdog.
-const PRIO: u8 = CHILD_PRIORITY;
 /// Victim restarts per epoch after faults (then it stays stopped).
 const VICTIM_RESTARTS: u64 = 32;
 /// Watchdog: rounds without progress before a cancel, cancels without
@@ -625,7 +624,7 @@ extern "C" fn victim_main(ipc: u64, ep: u64, window: u64, _: u64) -> ! {
     }
 }
 
-/// The watchdog (root task's space, [`CHILD_PRIORITY`]): `a[0]` the
+/// The watchdog (root task's space, round robin like the others): `a[0]` the
 /// progress word (root mapping), `a[1]` the hostile thread, `a[2]` where to
 /// report a timeout.
 extern "C" fn watchdog(idx: u64) -> ! {
@@ -729,7 +728,7 @@ impl Setup {
         invocation("suspend victim", t.suspend())?;
         invocation("unbind victim", t.unbind_notification())?;
         let vs = self.victim_space.vs;
-        space::configure(t, v, vs, self.victim_ipc, space::ipc_va(0), PRIO)?;
+        space::configure(t, v, vs, self.victim_ipc, space::ipc_va(0))?;
         invocation("victim fault endpoint", t.set_fault_endpoint(Some(self.victim_fault)))?;
         invocation("victim TLS", t.set_tls(0))?;
         let args = [space::ipc_va(0), cptr(S_EP), cptr(S_SELF), 0];
@@ -789,7 +788,7 @@ fn run(env: &mut Env, pool: Pool) -> TestResult {
     };
     s.fill()?;
     let victim_regs = s.start_victim()?;
-    space::configure(s.hostile, s.hcnode, hspace.vs, hipc, space::ipc_va(0), PRIO)?;
+    space::configure(s.hostile, s.hcnode, hspace.vs, hipc, space::ipc_va(0))?;
     ok!(s.hostile.set_fault_endpoint(Some(hostile_fault)));
     let slow = env.slow_entries();
     let iterations = if slow { MIN_ITERATIONS } else { ITERATIONS };
@@ -801,8 +800,7 @@ fn run(env: &mut Env, pool: Pool) -> TestResult {
     }
     let args = [space::ipc_va(0), SHARED_VA, SEED, iterations];
     space::start(s.hostile, hostile_main, args, space::stack_top(0))?;
-    let dog =
-        env.spawn_at(watchdog, [shared_root.va(), s.hostile.slot(), report.slot(), 0], PRIO)?;
+    let dog = env.spawn_at(watchdog, [shared_root.va(), s.hostile.slot(), report.slot(), 0])?;
     ok!(dog.thread.resume());
 
     let served = serve(&s, ctl, &victim_regs, iterations);

@@ -7,7 +7,7 @@ use libipc::abi::{CPtr, Error, MSG_MAX_WORDS, Rights, slots};
 use libipc::cap::{Cap, Notification, init};
 use libipc::sys;
 
-use crate::env::{CHILD_PRIORITY, Env, child_ctx, child_exit, mi, mi_caps};
+use crate::env::{Env, child_ctx, child_exit, mi, mi_caps};
 use crate::fmt::TestResult;
 
 /// Message lengths of the ping-pong: empty, registers only, one word in the
@@ -145,23 +145,32 @@ pub fn ipc_nonblocking_would_block(env: &mut Env) -> TestResult {
     Ok(())
 }
 
-/// Send an empty message labelled 0x60 on endpoint `a[0]`.
-pub(super) extern "C" fn go(idx: u64) -> ! {
+/// Yields a helper makes before it reports: every thread queued before it
+/// gets that many turns of round robin first.
+const LATE_YIELDS: usize = 8;
+
+/// Give every other ready thread [`LATE_YIELDS`] turns, then send an
+/// empty message labelled 0x60 on endpoint `a[0]`: when it arrives, the
+/// threads started before this one have blocked or stopped (a thread that
+/// could still run had those turns to get there).
+pub(super) extern "C" fn go_late(idx: u64) -> ! {
     let c = child_ctx(idx);
+    for _ in 0..LATE_YIELDS {
+        sys::yield_now();
+    }
     let _ = c.buf.send(CPtr(c.a[0]), mi(0x60, 0), &[]);
     child_exit(&c)
 }
 
-/// NbSend succeeds when a receiver waits. A helper below the receiver's
-/// priority runs only once the receiver blocks, and then tells the root
-/// task.
+/// NbSend succeeds when a receiver waits. A helper started after the
+/// receiver reports once the receiver has had its turns (and blocked).
 pub fn ipc_nb_send_to_waiting_receiver(env: &mut Env) -> TestResult {
     let ep = env.endpoint()?;
     let reports = env.endpoint()?;
     let from_child = env.mint(reports, Rights::ALL, 0xa)?;
     let from_helper = env.mint(reports, Rights::ALL, 0xb)?;
     env.spawn(echo, [ep.slot(), from_child.slot(), 0, 0])?;
-    let helper = env.spawn_at(go, [from_helper.slot(), 0, 0, 0], CHILD_PRIORITY - 1)?;
+    let helper = env.spawn_at(go_late, [from_helper.slot(), 0, 0, 0])?;
     ok!(helper.thread.resume());
     let m = ok!(reports.recv());
     check_eq!(m.badge, 0xb, "(the helper should run only after the receiver blocked)");

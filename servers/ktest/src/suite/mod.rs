@@ -1,7 +1,8 @@
 //! The tests, in the order they run. Each file covers one object or one
 //! area; each test allocates its own objects. The hostile task runs first,
-//! so that every other test shows the kernel survived it; the stress tests
-//! run last.
+//! so that every other test shows the kernel survived it; then the stress
+//! tests, and the scheduling tests last, so that a trace dump at the end
+//! (`rint.trace`, `tests/tests/trace.rs`) holds their events.
 
 mod basics;
 mod cnode;
@@ -11,6 +12,7 @@ mod hostile;
 mod ipc;
 mod irq;
 mod notification;
+mod sched;
 mod stress;
 mod thread;
 mod trace;
@@ -72,7 +74,6 @@ tests! {
     thread::thread_suspend_resume,
     thread::thread_suspend_cancels_ipc,
     thread::thread_tls,
-    thread::thread_priority,
     thread::thread_ipc_buffer,
     thread::thread_configure_errors,
     ipc::ipc_call_reply_recv,
@@ -105,4 +106,11 @@ tests! {
     errors::errors_bad_message_info,
     stress::stress_ipc,
     stress::stress_retype_revoke,
+    sched::sched_priorities_removed,
+    sched::sched_configure_errors,
+    sched::sched_admission,
+    sched::sched_table_full,
+    sched::sched_budget_enforced,
+    sched::sched_donation,
+    sched::sched_classification,
 }

@@ -40,11 +40,9 @@ use libipc::sys;
 use rt::println;
 
 use crate::arch::{self, Page, REGION};
-use crate::env::{CHILD_PRIORITY, Env, RW, Rng, mi};
+use crate::env::{Env, RW, Rng, mi};
 use crate::fmt::{Fail, TestResult};
 use crate::space::{self, Image, Pool, Space};
-
-const PRIO: u8 = CHILD_PRIORITY;
 
 // ---------------------------------------------------------------------------
 // IPC
@@ -347,7 +345,7 @@ fn ipc_run(env: &mut Env, pool: Pool) -> TestResult {
         let space = &mut spaces[pl.space];
         let ipc = space.area(env, &pool, pl.area)?;
         let vs = space.vs;
-        space::configure(pl.thread, init::CNODE, vs, ipc, space::ipc_va(pl.area), PRIO)?;
+        space::configure(pl.thread, init::CNODE, vs, ipc, space::ipc_va(pl.area))?;
         ok!(pl.thread.set_fault_endpoint(Some(fault)));
         let args = [space::ipc_va(pl.area), r, base, 0];
         space::start(pl.thread, pl.entry, args, space::stack_top(pl.area))?;
@@ -426,10 +424,14 @@ extern "C" fn caller(ipc: u64, ep: u64, _: u64, _: u64) -> ! {
     }
 }
 
-/// Tell endpoint `ep` (label 0x4e1) that every thread above this one's
-/// priority is blocked, then suspend thread `me`.
+/// Tell endpoint `ep` (label 0x4e1) that every thread started before this
+/// one has blocked (they had turns of round robin to get there), then
+/// suspend thread `me`.
 extern "C" fn helper(ipc: u64, ep: u64, me: u64, _: u64) -> ! {
     let buf = arch::ipc_buf(ipc);
+    for _ in 0..8 {
+        sys::yield_now();
+    }
     let _ = buf.send(CPtr(ep), mi(0x4e1, 0), &[]);
     let _ = buf.invoke(CPtr(me), Invocation::ThreadSuspend, &[], &[]);
     loop {
@@ -701,7 +703,7 @@ impl Cycles {
             let endpoint = Cap::from_slot(e0);
             let blocked = Cap::from_slot(slots.take(1)?);
             retype(CapType::Thread, 0, blocked.slot(), 1)?;
-            space::configure(blocked, cn, vs, Cap::from_slot(frames), 0x1000, PRIO)?;
+            space::configure(blocked, cn, vs, Cap::from_slot(frames), 0x1000)?;
             self.objects += 1;
             let frame = Cap::from_slot(frames);
             return Ok(Made { endpoint, cnode: cn, blocked, frame, nested: None });
@@ -732,8 +734,7 @@ impl Cycles {
             let area = FIRST_AREA + i;
             let ipc: Cap<Frame> = Cap::from_slot(ipcs + i);
             self.root.map(env, &self.keep, ipc, space::ipc_va(area), RW)?;
-            let prio = if i == 2 { PRIO - 1 } else { PRIO };
-            space::configure(t(i), init::CNODE, init::VSPACE, ipc, space::ipc_va(area), prio)?;
+            space::configure(t(i), init::CNODE, init::VSPACE, ipc, space::ipc_va(area))?;
             let (entry, args): (space::Entry, [u64; 4]) = match i {
                 0 => (blocker, [space::ipc_va(area), e0, 0, 0]),
                 1 => (caller, [space::ipc_va(area), e1, 0, 0]),
@@ -747,7 +748,8 @@ impl Cycles {
         ok!(t(0).bind_notification(Cap::from_slot(ntfns)));
         // One that faults at once, its fault endpoint served by nobody.
         let nowhere = Cap::<Endpoint>::from_slot(eps + 4 + rng.below(neps - 4));
-        ok!(t(5).configure(init::CNODE, init::VSPACE, Cap::from_slot(ipcs), 0x1000, PRIO));
+        ok!(t(5).configure(init::CNODE, init::VSPACE, Cap::from_slot(ipcs), 0x1000));
+        crate::env::best_effort(t(5))?;
         ok!(t(5).set_fault_endpoint(Some(nowhere)));
         let mut r = space::entry_regs(blocker, [0; 4], space::stack_top(FIRST_AREA));
         r[crate::arch::regs::PC] = 0x10;
@@ -757,7 +759,7 @@ impl Cycles {
         ok!(init::CNODE.copy(copy, init::CNODE, frames, Rights::ALL));
         let f: Cap<Frame> = Cap::from_slot(copy);
         ok!(f.map(vs, REGION.start + 0x10_0000, RW));
-        space::configure(t(6), cn, vs, f, REGION.start + 0x10_0000, PRIO)?;
+        space::configure(t(6), cn, vs, f, REGION.start + 0x10_0000)?;
         // Now and then one whose VSpace (from the untyped child) it
         // destroys itself, while the CPU runs on it.
         let kill = cycle % 64 == 32;
@@ -767,7 +769,7 @@ impl Cycles {
             let mut sp = Space::from_cap(Cap::from_slot(vs2));
             self.image.map_into(env, &self.uc, &mut sp)?;
             let ipc = sp.area(env, &self.uc, 0)?;
-            space::configure(t(7), init::CNODE, sp.vs, ipc, space::ipc_va(0), PRIO)?;
+            space::configure(t(7), init::CNODE, sp.vs, ipc, space::ipc_va(0))?;
             let args = [space::ipc_va(0), nested.slot(), e2, 0];
             space::start(t(7), vspace_killer, args, space::stack_top(0))?;
             self.vspace_kills += 1;

@@ -1,11 +1,11 @@
-//! Threads: configure, start, registers, suspend and resume, TLS, priority,
+//! Threads: configure, start, registers, suspend and resume, TLS,
 //! IPC buffer, and configuration errors.
 
 use libipc::abi::{CPtr, Error, Invocation};
 use libipc::cap::{Cap, Thread, init};
 
 use crate::arch::{self, Page, regs};
-use crate::env::{CHILD_PRIORITY, Env, RW, child_ctx, child_exit, mi};
+use crate::env::{Env, RW, child_ctx, child_exit, mi};
 use crate::fmt::TestResult;
 
 /// Send `[0x5eed, idx, tls word]` on endpoint `a[0]`; the TLS word only if
@@ -30,7 +30,7 @@ pub fn thread_start(env: &mut Env) -> TestResult {
 
 pub fn thread_write_registers_resume(env: &mut Env) -> TestResult {
     let ep = env.endpoint()?;
-    let child = env.spawn_at(hello, [ep.slot(), 0, 0, 0], CHILD_PRIORITY)?;
+    let child = env.spawn_at(hello, [ep.slot(), 0, 0, 0])?;
     // Not started: nothing arrives.
     expect_err!(ep.nb_recv(), Error::WouldBlock);
     ok!(child.thread.write_registers(true, &child.regs));
@@ -40,7 +40,7 @@ pub fn thread_write_registers_resume(env: &mut Env) -> TestResult {
 }
 
 pub fn thread_read_write_registers(env: &mut Env) -> TestResult {
-    let (t, _, _) = env.thread(CHILD_PRIORITY)?;
+    let (t, _, _) = env.thread()?;
     let mut w = [0u64; regs::COUNT];
     for (i, r) in w.iter_mut().enumerate() {
         *r = 0x1000_0000 + 0x111 * i as u64;
@@ -139,7 +139,7 @@ pub fn thread_suspend_cancels_ipc(env: &mut Env) -> TestResult {
 }
 
 pub fn thread_tls(env: &mut Env) -> TestResult {
-    let (t, _, _) = env.thread(CHILD_PRIORITY)?;
+    let (t, _, _) = env.thread()?;
     ok!(t.set_tls(0x4000_1000));
     let mut r = [0u64; regs::COUNT];
     ok!(t.read_registers(&mut r));
@@ -149,7 +149,7 @@ pub fn thread_tls(env: &mut Env) -> TestResult {
     let tls: Page = env.page(RW)?;
     check!(tls.write(0, 0x7157_0000_0000_0001), "write refused");
     let ep = env.endpoint()?;
-    let child = env.spawn_at(hello, [ep.slot(), 1, 0, 0], CHILD_PRIORITY)?;
+    let child = env.spawn_at(hello, [ep.slot(), 1, 0, 0])?;
     ok!(child.thread.set_tls(tls.va()));
     ok!(child.thread.resume());
     let m = ok!(ep.recv());
@@ -157,17 +157,8 @@ pub fn thread_tls(env: &mut Env) -> TestResult {
     Ok(())
 }
 
-pub fn thread_priority(env: &mut Env) -> TestResult {
-    let (t, _, _) = env.thread(CHILD_PRIORITY)?;
-    ok!(t.set_priority(u64::from(CHILD_PRIORITY) - 1));
-    ok!(t.set_priority(0));
-    expect_err!(t.set_priority(256), Error::RangeError);
-    expect_err!(t.set_priority(u64::MAX), Error::RangeError);
-    Ok(())
-}
-
 pub fn thread_ipc_buffer(env: &mut Env) -> TestResult {
-    let (t, _, _) = env.thread(CHILD_PRIORITY)?;
+    let (t, _, _) = env.thread()?;
     let p = env.page(RW)?;
     ok!(t.set_ipc_buffer(p.va(), p.frame()));
     expect_err!(t.set_ipc_buffer(p.va() + 8, p.frame()), Error::BadUserPointer);
@@ -182,16 +173,16 @@ pub fn thread_configure_errors(env: &mut Env) -> TestResult {
     let f = env.frame()?;
     let ep = env.endpoint()?;
     let va = env.free_va()?;
-    let (cs, vs, p) = (init::CNODE, init::VSPACE, CHILD_PRIORITY);
-    expect_err!(t.configure(ep.cast(), vs, f, va, p), Error::WrongType);
-    expect_err!(t.configure(cs, f.cast(), f, va, p), Error::WrongType);
-    expect_err!(t.configure(cs, vs, ep.cast(), va, p), Error::WrongType);
-    expect_err!(t.configure(cs, vs, f, va + 8, p), Error::BadUserPointer);
+    let (cs, vs) = (init::CNODE, init::VSPACE);
+    expect_err!(t.configure(ep.cast(), vs, f, va), Error::WrongType);
+    expect_err!(t.configure(cs, f.cast(), f, va), Error::WrongType);
+    expect_err!(t.configure(cs, vs, ep.cast(), va), Error::WrongType);
+    expect_err!(t.configure(cs, vs, f, va + 8), Error::BadUserPointer);
     // An IPC buffer must be a 4 KiB frame.
     let large: Cap<libipc::cap::Frame> = env.retype(21)?;
-    expect_err!(t.configure(cs, vs, large, va, p), Error::InvalidArgument);
+    expect_err!(t.configure(cs, vs, large, va), Error::InvalidArgument);
     let empty = Cap::from_slot(env.slot()?);
-    expect_err!(t.configure(empty, vs, f, va, p), Error::InvalidCapability);
-    ok!(t.configure(cs, vs, f, va, p));
+    expect_err!(t.configure(empty, vs, f, va), Error::InvalidCapability);
+    ok!(t.configure(cs, vs, f, va));
     Ok(())
 }

@@ -290,6 +290,9 @@ fn tls() {
     assert_eq!(img.tls, Some(Tls { vaddr: 0x20_1000, filesz: 8, memsz: 64, align: 8 }));
     assert_eq!(with_ph(|p| p.push(Ph { vaddr: 0x30_0000, ..t })), Err(ElfError::BadTls));
     assert_eq!(with_ph(|p| p.push(Ph { filesz: 65, ..t })), Err(ElfError::BadTls));
+    // `.tbss` only (as lld links musl programs): no bytes to load, anywhere.
+    let bss_only = Ph { vaddr: 0x30_0000, filesz: 0, ..t };
+    assert!(with_ph(|p| p.push(bss_only)).unwrap().tls.is_some());
 }
 
 /// Random corruption of a good file: an error or an image, never a panic.

@@ -1,0 +1,143 @@
+//! Linux syscalls: the dispatch table from syscall to handler ([`TABLE`])
+//! and the handlers, by subject (`io`, `mem`, `task`).
+//!
+//! A handler gets the process, the server's resources and the call (its
+//! arguments and the thread's registers, which it may change, as
+//! `arch_prctl` does with the thread pointer) and says what happens next
+//! ([`Action`]). A syscall without a handler, or a number Linux does not
+//! have, returns `-ENOSYS` and is logged (`linux: <program>: syscall <name>
+//! (<nr>) not implemented: ENOSYS`). To add one: write the handler and add
+//! a line to [`TABLE`]; `liblinux::Sysno` has the numbers of both arches.
+
+mod io;
+mod mem;
+mod task;
+
+use liblinux::Sysno;
+use liblinux::errno::{self, ENOSYS};
+
+use crate::arch::{LINUX_ARCH, Regs};
+use crate::process::{Process, Sys};
+
+/// What happens after a syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Return this value (or `-errno`) to the process.
+    Return(u64),
+    /// The process ends with this exit status (`exit`, `exit_group`).
+    Exit(u8),
+}
+
+/// One syscall as it arrived.
+pub struct Call {
+    pub args: [u64; 6],
+    /// The thread's registers: the reply sets them all.
+    pub regs: Regs,
+}
+
+type Handler = fn(&mut Process, &mut Sys, &mut Call) -> Action;
+
+/// The syscalls the server implements.
+const TABLE: &[(Sysno, Handler)] = &[
+    (Sysno::Write, io::write),
+    (Sysno::Writev, io::writev),
+    (Sysno::Ioctl, io::ioctl),
+    (Sysno::Brk, mem::brk),
+    (Sysno::Mmap, mem::mmap),
+    (Sysno::Munmap, mem::munmap),
+    (Sysno::Mprotect, mem::mprotect),
+    (Sysno::Exit, task::exit),
+    (Sysno::ExitGroup, task::exit),
+    (Sysno::SetTidAddress, task::set_tid_address),
+    (Sysno::ArchPrctl, task::arch_prctl),
+];
+
+/// Most ENOSYS lines logged per process.
+const ENOSYS_LOG_MAX: u32 = 16;
+
+/// `-errno` as a return value.
+pub const fn err(e: i32) -> Action {
+    Action::Return(errno::ret(e))
+}
+
+/// Handle the syscall in `regs`; on return the registers hold its result.
+pub fn dispatch(p: &mut Process, sys: &mut Sys, regs: &mut Regs) -> Action {
+    let nr = regs.syscall_nr();
+    let args = regs.syscall_args();
+    p.syscalls += 1;
+    let sysno = Sysno::from_number(LINUX_ARCH, nr);
+    let handler = sysno.and_then(|s| TABLE.iter().find(|(t, _)| *t == s)).map(|(_, h)| *h);
+    let action = match (sysno, handler) {
+        (Some(_), Some(h)) => {
+            let mut call = Call { args, regs: *regs };
+            let a = h(p, sys, &mut call);
+            *regs = call.regs;
+            a
+        }
+        (known, _) => {
+            if p.enosys_logged < ENOSYS_LOG_MAX {
+                p.enosys_logged += 1;
+                match known {
+                    Some(s) => rt::println!(
+                        "linux: {}: syscall {} ({}) not implemented: ENOSYS",
+                        p.name,
+                        s.name(),
+                        nr
+                    ),
+                    None => rt::println!(
+                        "linux: {}: unknown syscall {} on {}: ENOSYS",
+                        p.name,
+                        nr,
+                        LINUX_ARCH.name()
+                    ),
+                }
+                if p.enosys_logged == ENOSYS_LOG_MAX {
+                    rt::println!("linux: {}: (further ENOSYS lines left out)", p.name);
+                }
+            }
+            err(ENOSYS)
+        }
+    };
+    if sys.strace {
+        trace(p, sysno, nr, &args, action);
+    }
+    if let Action::Return(v) = action {
+        regs.set_result(v);
+    }
+    action
+}
+
+/// One `linux.strace` line: `linux: hello: writev(0x1, 0x3ffefffe40, 0x2) = 45`.
+fn trace(p: &Process, sysno: Option<Sysno>, nr: u64, args: &[u64; 6], action: Action) {
+    let mut w = rt::DebugWriter::new();
+    let _ = match sysno {
+        Some(s) => {
+            core::fmt::Write::write_fmt(&mut w, format_args!("linux: {}: {}(", p.name, s.name()))
+        }
+        None => {
+            core::fmt::Write::write_fmt(&mut w, format_args!("linux: {}: syscall_{}(", p.name, nr))
+        }
+    };
+    for (i, a) in args.iter().take(arg_count(sysno)).enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = core::fmt::Write::write_fmt(&mut w, format_args!("{sep}{a:#x}"));
+    }
+    let _ = match action {
+        Action::Return(v) => match errno::of(v) {
+            Some(e) => core::fmt::Write::write_fmt(&mut w, format_args!(") = -{e}\n")),
+            None => core::fmt::Write::write_fmt(&mut w, format_args!(") = {:#x}\n", v)),
+        },
+        Action::Exit(s) => core::fmt::Write::write_fmt(&mut w, format_args!(") = ? (exit {s})\n")),
+    };
+}
+
+/// How many arguments to show in a trace line.
+fn arg_count(s: Option<Sysno>) -> usize {
+    match s {
+        Some(Sysno::Exit | Sysno::ExitGroup | Sysno::Brk | Sysno::SetTidAddress) => 1,
+        Some(Sysno::Munmap | Sysno::ArchPrctl) => 2,
+        Some(Sysno::Write | Sysno::Writev | Sysno::Ioctl | Sysno::Mprotect) => 3,
+        Some(Sysno::RtSigprocmask | Sysno::RtSigaction) => 4,
+        _ => 6,
+    }
+}
