@@ -89,7 +89,7 @@ fn kv_images_differ_only_in_the_provider() {
 both_arches!(panics_and_exits_are_supervised, |arch: Arch| {
     let run = Boot::new("test-supervision", arch).until("init: all servers have stopped").run();
     run.expect_matched()
-        .expect("init: started panicker (pid 1)")
+        .expect("init: started panicker (pid 1): 256 KiB, EDF 5000 us every 10000 us")
         .expect("[panicker] generation 0, pid 1")
         .expect("[panicker] panicked: ")
         .expect("init: panicker (pid 1) exited with code 101: deliberate panic in generation 0 at servers/panicker/src/main.rs:")

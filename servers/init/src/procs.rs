@@ -392,6 +392,19 @@ fn build(
         e.mem.carve::<Untyped>(bits, cnode, slot).map_err(Fail::os("carving its untyped"))?;
     }
 
+    // Its scheduling context, as the plan says (else the kernel's default:
+    // adaptive round robin).
+    if let Some(sc) = &s.sched {
+        root::SCHED_CONTROL.configure(tcb, sc.params()).map_err(|e| match e {
+            libipc::abi::Error::NoBandwidth => Fail {
+                what: "its EDF reservation is refused: the CPU has no bandwidth left",
+                error: Some(e),
+                detail: None,
+            },
+            e => Fail { what: "SchedControlConfigure", error: Some(e), detail: None },
+        })?;
+    }
+
     // Go.
     let spec = Spec {
         cspace,
@@ -449,4 +462,14 @@ pub fn describe(s: &plan::Server, out: &mut impl core::fmt::Write) {
         sep = ", ";
     }
     let _ = write!(out, "{sep}{} KiB", (1u64 << s.memory_bits) >> 10);
+    let us = |ns: u64| ns / 1000;
+    match &s.sched {
+        None => {}
+        Some(sc) if sc.class == plan::SchedClass::Edf => {
+            let _ = write!(out, ", EDF {} us every {} us", us(sc.budget_ns), us(sc.period_ns));
+        }
+        Some(sc) => {
+            let _ = write!(out, ", round robin (quantum {} us)", us(sc.quantum_ns));
+        }
+    }
 }
