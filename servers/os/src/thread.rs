@@ -33,8 +33,7 @@ pub const fn guard_for_radix(radix: u8) -> u64 {
 
 /// Configure `tcb` as `spec` says and start it.
 pub fn start(tcb: Cap<Thread>, spec: &Spec) -> Result<()> {
-    tcb.configure(spec.cspace, spec.vspace, spec.ipc_frame, spec.ipc_va)
-        .op("ThreadConfigure")?;
+    tcb.configure(spec.cspace, spec.vspace, spec.ipc_frame, spec.ipc_va).op("ThreadConfigure")?;
     tcb.set_fault_endpoint(spec.fault_ep).op("ThreadSetFaultEndpoint")?;
     let (regs, n) = initial_regs(Machine::native(), &spec.start);
     tcb.write_registers(true, regs.get(..n).unwrap_or(&[])).op("ThreadWriteRegisters")
