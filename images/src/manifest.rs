@@ -107,8 +107,8 @@ pub struct Program {
     pub ioports: Vec<Spanned<PortSpec>>,
     #[serde(default)]
     pub mmio: Vec<Spanned<MmioSpec>>,
-    /// Scheduling parameters: refused until the kernel can apply them.
-    pub sched: Option<Spanned<toml::Value>>,
+    /// Scheduling parameters of its thread.
+    pub sched: Option<Spanned<SchedSpec>>,
 }
 
 /// A service a server provides.
@@ -182,6 +182,56 @@ impl Size {
         }
     }
 }
+
+/// A thread's scheduling class and parameters:
+/// `{ class = "edf", budget = "2ms", period = "10ms" [, deadline = "5ms"] [, adaptive = true] }`
+/// or `{ class = "rr" [, quantum = "5ms"] [, adaptive = true] }`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SchedSpec {
+    pub class: String,
+    pub budget: Option<Duration>,
+    pub period: Option<Duration>,
+    pub deadline: Option<Duration>,
+    pub quantum: Option<Duration>,
+    pub adaptive: Option<bool>,
+}
+
+/// A time: nanoseconds, or a string with `ns`, `us`, `ms` or `s`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Duration {
+    Ns(u64),
+    Text(String),
+}
+
+impl Duration {
+    pub fn ns(&self) -> Result<u64, String> {
+        match self {
+            Duration::Ns(n) => Ok(*n),
+            Duration::Text(t) => {
+                let t = t.trim();
+                let (num, mul) = if let Some(n) = t.strip_suffix("ns") {
+                    (n, 1)
+                } else if let Some(n) = t.strip_suffix("us") {
+                    (n, 1_000)
+                } else if let Some(n) = t.strip_suffix("ms") {
+                    (n, 1_000_000)
+                } else if let Some(n) = t.strip_suffix('s') {
+                    (n, 1_000_000_000)
+                } else {
+                    return Err(format!("{t:?} is not a time (a number with ns, us, ms or s)"));
+                };
+                let n: u64 = num.trim().parse().map_err(|_| format!("{t:?} is not a time"))?;
+                n.checked_mul(mul).ok_or_else(|| format!("{t:?} is too long"))
+            }
+        }
+    }
+}
+
+/// Most EDF bandwidth (budget / deadline, in percent) the servers of one
+/// image may reserve: the kernel admits at most 90% per CPU.
+pub const EDF_MAX_PERCENT: u64 = 90;
 
 /// `"never"`, `"always"` or `{ max = N }`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -679,6 +729,8 @@ impl Manifest {
             }
         }
 
+        // EDF bandwidth reserved so far, in percent of a CPU.
+        let mut edf_percent = 0u64;
         // Claimed interrupt lines, across the image.
         let mut irq_owner: Vec<(u32, usize)> = Vec::new();
         let mut out = Plan { version: plan::VERSION, ..Default::default() };
@@ -741,15 +793,67 @@ impl Manifest {
                     }
                 },
             };
-            if let Some(sch) = &p.sched {
-                return Err(pl.err(Some(sch.span()), at("sched"), "scheduling parameters cannot be applied yet: the kernel has no scheduling-context ABI (they come with the scheduler integration); remove `sched`".into()));
-            }
+            let sched = match &p.sched {
+                None => None,
+                Some(sch) => {
+                    let sp = sch.get_ref();
+                    let e = |m: String| pl.err(Some(sch.span()), at("sched"), m);
+                    let t = |d: &Option<Duration>| -> Result<u64, ManifestError> {
+                        match d {
+                            None => Ok(0),
+                            Some(d) => d.ns().map_err(e),
+                        }
+                    };
+                    let (budget, period, deadline, quantum) =
+                        (t(&sp.budget)?, t(&sp.period)?, t(&sp.deadline)?, t(&sp.quantum)?);
+                    let max = libipc::abi::sched::MAX_TIME_NS;
+                    if [budget, period, deadline, quantum].iter().any(|&v| v > max) {
+                        return Err(e(format!("times are at most {max} ns")));
+                    }
+                    let class = match sp.class.as_str() {
+                        "edf" => {
+                            let dl = if deadline == 0 { period } else { deadline };
+                            if quantum != 0 {
+                                return Err(e("an EDF context has no quantum".into()));
+                            }
+                            if !(budget > 0 && budget <= dl && dl <= period) {
+                                return Err(e(format!(
+                                    "EDF needs 0 < budget <= deadline <= period (budget {budget} ns, deadline {dl} ns, period {period} ns)"
+                                )));
+                            }
+                            edf_percent += budget.saturating_mul(100).div_ceil(dl);
+                            if edf_percent > EDF_MAX_PERCENT {
+                                return Err(e(format!(
+                                    "the image's EDF reservations add up to {edf_percent}% of a CPU; the kernel admits at most {EDF_MAX_PERCENT}%"
+                                )));
+                            }
+                            plan::SchedClass::Edf
+                        }
+                        "rr" => {
+                            if budget != 0 || period != 0 || deadline != 0 {
+                                return Err(e("a round-robin context has only a quantum".into()));
+                            }
+                            plan::SchedClass::RoundRobin
+                        }
+                        other => return Err(e(format!("class {other:?}: \"edf\" or \"rr\""))),
+                    };
+                    Some(plan::Sched {
+                        class,
+                        budget_ns: budget,
+                        period_ns: period,
+                        deadline_ns: deadline,
+                        quantum_ns: quantum,
+                        adaptive: sp.adaptive.unwrap_or(false),
+                    })
+                }
+            };
             let mut srv = plan::Server {
                 name: name_of(&p.name).unwrap_or_default(),
                 memory_bits: bits,
                 heap,
                 stack,
                 restart,
+                sched,
                 ..Default::default()
             };
             for (_, by, service, span) in provided.iter().filter(|(_, by, ..)| *by == i) {
@@ -1121,7 +1225,7 @@ mod tests {
         assert!(e.starts_with("images/t.toml: line 9: program[1].restart:"), "{e}");
         assert!(plan_err(&server("restart = { max = 0 }\n")).contains("N from 1 to 1000"));
         let e = plan_err(&server("sched = { period_us = 1000, budget_us = 100 }\n"));
-        assert!(e.contains("program[1].sched: scheduling parameters cannot be applied yet"), "{e}");
+        assert!(e.contains("unknown field `period_us`"), "{e}");
     }
 
     #[test]
@@ -1196,6 +1300,57 @@ mod tests {
         assert_eq!(r.servers[0].irqs.as_slice(), &[4, 10]);
         assert!(r.servers[0].ioports.is_empty(), "no I/O ports on riscv64");
         assert_eq!(r.servers[0].mmio[0].paddr, 0x1000_0000);
+    }
+
+    #[test]
+    fn plan_sched() {
+        let p = plan_of(&server("sched = { class = \"edf\", budget = \"2ms\", period = \"10ms\", deadline = \"5ms\" }\n"), "x86_64").unwrap();
+        let s = p.servers[0].sched.unwrap();
+        assert_eq!(
+            (s.class, s.budget_ns, s.period_ns, s.deadline_ns),
+            (plan::SchedClass::Edf, 2_000_000, 10_000_000, 5_000_000)
+        );
+        assert!(!s.adaptive);
+        let p = plan_of(
+            &server("sched = { class = \"rr\", quantum = 500000, adaptive = true }\n"),
+            "x86_64",
+        )
+        .unwrap();
+        let s = p.servers[0].sched.unwrap();
+        assert_eq!(
+            (s.class, s.quantum_ns, s.adaptive),
+            (plan::SchedClass::RoundRobin, 500_000, true)
+        );
+        assert!(plan_of(&server(""), "x86_64").unwrap().servers[0].sched.is_none());
+        let e = plan_err(&server(
+            "sched = { class = \"edf\", budget = \"20ms\", period = \"10ms\" }\n",
+        ));
+        assert!(e.starts_with("images/t.toml: line 9: program[1].sched: EDF needs 0 < budget <= deadline <= period"), "{e}");
+        assert!(
+            plan_err(&server("sched = { class = \"edf\", period = \"10ms\" }\n"))
+                .contains("EDF needs")
+        );
+        assert!(
+            plan_err(&server("sched = { class = \"rr\", period = \"10ms\" }\n"))
+                .contains("only a quantum")
+        );
+        assert!(plan_err(&server("sched = { class = \"fifo\" }\n")).contains("class \"fifo\""));
+        assert!(
+            plan_err(&server("sched = { class = \"rr\", quantum = \"5 parsecs\" }\n"))
+                .contains("not a time")
+        );
+        // Admission at build time: 60% + 40% > 90%.
+        let two = format!(
+            "{}[[program]]\nname = \"t\"\npackage = \"q\"\nsched = {{ class = \"edf\", budget = \"4ms\", period = \"10ms\" }}\n",
+            server("sched = { class = \"edf\", budget = \"6ms\", period = \"10ms\" }\n")
+        );
+        let e = plan_err(&two);
+        assert!(
+            e.contains("program[2].sched: the image's EDF reservations add up to 100% of a CPU"),
+            "{e}"
+        );
+        assert_eq!(Duration::Text("1s".into()).ns(), Ok(1_000_000_000));
+        assert_eq!(Duration::Text("250us".into()).ns(), Ok(250_000));
     }
 
     #[test]

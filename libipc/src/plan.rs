@@ -72,8 +72,9 @@ pub struct Server {
     pub ioports: List<PortRange, MAX_IOPORTS>,
     /// Device memory mapped into it.
     pub mmio: List<Mmio, MAX_MMIO>,
-    /// Scheduling parameters (not applied yet: the kernel has no
-    /// scheduling-context ABI; the builder refuses them until it does).
+    /// Scheduling parameters for its thread's scheduling context (applied
+    /// by init through SchedControl); none: the kernel's default (adaptive
+    /// round robin).
     pub sched: Option<Sched>,
 }
 
@@ -125,10 +126,40 @@ pub struct Mmio {
     pub size: u64,
 }
 
+/// A scheduling class and its parameters (`abi::sched`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchedClass {
+    /// Round robin (best effort).
+    #[default]
+    RoundRobin,
+    /// Earliest deadline first within a reservation.
+    Edf,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sched {
-    pub period_us: u64,
-    pub budget_us: u64,
+    pub class: SchedClass,
+    /// EDF: `budget_ns` every `period_ns`, each job done within
+    /// `deadline_ns` (0: the period).
+    pub budget_ns: u64,
+    pub period_ns: u64,
+    pub deadline_ns: u64,
+    /// Round robin: the quantum (0: the kernel's default).
+    pub quantum_ns: u64,
+    /// Whether the kernel's dynamic classification may move it.
+    pub adaptive: bool,
+}
+
+impl Sched {
+    /// The words of `SchedControlConfigure`.
+    pub const fn params(&self) -> crate::abi::sched::Params {
+        let p = match self.class {
+            SchedClass::RoundRobin => crate::abi::sched::Params::rr(self.quantum_ns),
+            SchedClass::Edf => crate::abi::sched::Params::edf(self.budget_ns, self.period_ns)
+                .with_deadline(self.deadline_ns),
+        };
+        p.adaptive(self.adaptive)
+    }
 }
 
 impl Plan {
@@ -236,7 +267,12 @@ mod tests {
         client.irqs.push(4).unwrap();
         client.ioports.push(PortRange { base: 0x3f8, count: 8 }).unwrap();
         client.mmio.push(Mmio { name: name("uart"), paddr: 0x1000_0000, size: 4096 }).unwrap();
-        client.sched = Some(Sched { period_us: 1000, budget_us: 100 });
+        client.sched = Some(Sched {
+            class: SchedClass::Edf,
+            budget_ns: 1_000_000,
+            period_ns: 10_000_000,
+            ..Default::default()
+        });
         let mut p = Plan { version: VERSION, ..Default::default() };
         p.servers.push(kv).unwrap();
         p.servers.push(client).unwrap();

@@ -1,5 +1,6 @@
 //! The user-space system on both arches: init starts the plan's servers,
-//! the name service, two interchangeable kv implementations passing the
+//! the name service, a device region mapped from the manifest (QEMU's
+//! virtio-mmio slot on riscv64, the HPET on x86_64), two interchangeable kv implementations passing the
 //! same client test (swapped by the manifest), malformed messages answered
 //! with errors, and a crash of the kv server: the client sees the error,
 //! init restarts the server, the client looks it up again and reconnects.
@@ -20,6 +21,8 @@ const CHECKS: &[&str] = &[
     "name service: registering a new name",
     "name service: a registered name can be looked up",
     "name service: registering another server's name is NotPermitted",
+    "device: the mapped region reads as the device",
+    "device: a read past the region is refused",
     "put then get returns the value",
     "list_keys pages through 20 keys in order",
     "kv: a garbage request gets BadRequest",
@@ -46,7 +49,7 @@ fn kv_image(image: &str, arch: Arch) -> Run {
         .expect("init: kv-client (pid 2) registered kv-client.echo (kv v1)")
         .expect("init: kv-store (pid 1) faulted: page fault (write)")
         .expect("init: restarted kv-store (pid 1, restart 1)")
-        .expect("[kv-client] kv client test: 32 passed, 0 failed")
+        .expect("[kv-client] kv client test: 34 passed, 0 failed")
         .expect("init: kv-client (pid 2) exited with code 0")
         .expect_not("FAIL")
         .expect_not("kernel: thread");
@@ -82,3 +85,20 @@ fn kv_images_differ_only_in_the_provider() {
     assert!(diff[0].0.starts_with("description ="), "{diff:?}");
     assert_eq!(diff[1], ("package = \"rint-kv-mem\"", "package = \"rint-kv-log\""));
 }
+
+both_arches!(panics_and_exits_are_supervised, |arch: Arch| {
+    let run = Boot::new("test-supervision", arch).until("init: all servers have stopped").run();
+    run.expect_matched()
+        .expect("init: started panicker (pid 1): 256 KiB, EDF 5000 us every 10000 us")
+        .expect("[panicker] generation 0, pid 1")
+        .expect("[panicker] panicked: ")
+        .expect("init: panicker (pid 1) exited with code 101: deliberate panic in generation 0 at servers/panicker/src/main.rs:")
+        .expect("init: restarted panicker (pid 1, restart 1)")
+        .expect("init: panicker (pid 1) exited with code 101: deliberate panic in generation 1")
+        .expect("init: restarted panicker (pid 1, restart 2)")
+        .expect("[panicker] generation 2, pid 1")
+        .expect("init: panicker (pid 1) exited with code 3")
+        .expect("init: panicker (pid 1) stays stopped: its restarts are used up")
+        .expect_not("restart 3")
+        .expect_not("kernel: thread");
+});

@@ -52,6 +52,9 @@ mod root {
     /// Most interrupt lines init hands out.
     const MAX_IRQS: usize = 32;
 
+    /// Most device regions init hands out.
+    const MAX_DEVICES: usize = 16;
+
     /// init's own heap (its state, start-info buffers): mapped by init
     /// from its memory, below the window.
     const HEAP: u64 = 0x20_0000_0000;
@@ -123,6 +126,8 @@ mod root {
             init_ep,
             irqs: [(0, 0); MAX_IRQS],
             nirqs: 0,
+            devices: [(0, 0, 0, 0); MAX_DEVICES],
+            ndevices: 0,
         });
         init.names = Names::from_plan(&init.plan);
         for (i, s) in init.plan.servers.iter().enumerate() {
@@ -147,6 +152,8 @@ mod root {
         init_ep: Cap<Endpoint>,
         irqs: [(u32, u64); MAX_IRQS],
         nirqs: usize,
+        devices: [(u32, usize, u64, u64); MAX_DEVICES],
+        ndevices: usize,
     }
 
     impl Init {
@@ -173,6 +180,8 @@ mod root {
                 init_ep: self.init_ep,
                 irqs: &mut self.irqs,
                 nirqs: &mut self.nirqs,
+                devices: &mut self.devices,
+                ndevices: &mut self.ndevices,
             };
             match procs::start(&mut w, p, &s, &needs) {
                 Ok(()) => {
@@ -210,7 +219,7 @@ mod root {
                 rt::println!(
                     "init:   pid {:<3} {:<20} {:<8} {}",
                     p.pid,
-                    p.name,
+                    p.name.as_str(),
                     state,
                     line.as_str()
                 );

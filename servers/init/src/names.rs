@@ -129,7 +129,14 @@ impl Names {
         if slot < free_start || slot >= free_end {
             return Err(initp::Error::BadSlot);
         }
-        copy_into(c.cnode, slot, ep).map_err(|_| initp::Error::BadSlot)?;
+        copy_into(c.cnode, slot, ep).map_err(|e| match e {
+            libipc::abi::Error::SlotOccupied | libipc::abi::Error::RangeError => {
+                initp::Error::BadSlot
+            }
+            // The registered cap is gone (it was derived from a server that
+            // has restarted since).
+            _ => initp::Error::Unavailable,
+        })?;
         Ok(Found { slot, protocol: e.protocol, version: e.version })
     }
 

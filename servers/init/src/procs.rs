@@ -93,6 +93,10 @@ pub struct World<'a> {
     /// once, kept across restarts, copied into each incarnation.
     pub irqs: &'a mut [(u32, u64)],
     pub nirqs: &'a mut usize,
+    /// Device frames init carved so far, kept across restarts like IRQ
+    /// handlers: (pid, region index, first slot, pages).
+    pub devices: &'a mut [(u32, usize, u64, u64)],
+    pub ndevices: &'a mut usize,
 }
 
 /// The endpoint a needed service is reached through: (the provider's
@@ -133,10 +137,8 @@ pub fn start(
             w.archive.find(f.as_str()).ok_or(Fail::msg("a file it lists is not in the archive"))?;
         file_pages += (e.data.len() as u64).div_ceil(layout::PAGE);
     }
-    if !s.mmio.is_empty() {
-        return Err(Fail::msg("device regions (mmio) cannot be given to servers yet"));
-    }
-    let count = slots_needed(image.pages(), s, file_pages);
+    let mmio_pages: u64 = s.mmio.iter().map(|m| m.size.div_ceil(layout::PAGE)).sum();
+    let count = slots_needed(image.pages(), s, file_pages + mmio_pages);
     let base = w.env.slots.alloc_run(count).map_err(Fail::os("reserving init slots"))?;
     p.slot_base = base;
     p.slot_count = count;
@@ -284,6 +286,45 @@ fn build(
         push(&mut info.files, st::File { name: *f, vaddr: va, len: entry.data.len() as u64 })?;
         va += pages.max(1) * layout::PAGE;
     }
+    // Device regions: frames carved from device untyped once and kept; the
+    // server gets copies mapped read-write (the kernel maps device frames
+    // uncached).
+    let mut va = layout::MMIO;
+    for (k, m) in s.mmio.iter().enumerate() {
+        let pages = m.size.div_ceil(layout::PAGE);
+        let have =
+            w.devices.iter().take(*w.ndevices).find(|d| d.0 == p.pid && d.1 == k).map(|d| d.2);
+        let first = match have {
+            Some(f) => f,
+            None => {
+                let f = w
+                    .env
+                    .device_frames(m.paddr, pages)
+                    .map_err(Fail::os("carving its device region"))?;
+                let rec =
+                    w.devices.get_mut(*w.ndevices).ok_or(Fail::msg("too many device regions"))?;
+                *rec = (p.pid, k, f, pages);
+                *w.ndevices += 1;
+                f
+            }
+        };
+        if va + pages * layout::PAGE > layout::MMIO + layout::MMIO_MAX {
+            return Err(Fail::msg("its device regions do not fit the MMIO area"));
+        }
+        for i in 0..pages {
+            let frame: Cap<Frame> = e
+                .copy(Cap::from_slot(first + i), RW)
+                .map_err(Fail::os("copying a device frame"))?;
+            space
+                .map(&mut e, frame, va + i * layout::PAGE, RW)
+                .map_err(Fail::os("mapping a device region"))?;
+        }
+        push(
+            &mut info.devices,
+            st::Device { name: m.name, vaddr: va, paddr: m.paddr, size: pages * layout::PAGE },
+        )?;
+        va += pages * layout::PAGE;
+    }
     // Interrupts: each line's handler is issued once and kept; the server
     // gets a copy.
     for &line in s.irqs.iter() {
@@ -351,6 +392,19 @@ fn build(
         e.mem.carve::<Untyped>(bits, cnode, slot).map_err(Fail::os("carving its untyped"))?;
     }
 
+    // Its scheduling context, as the plan says (else the kernel's default:
+    // adaptive round robin).
+    if let Some(sc) = &s.sched {
+        root::SCHED_CONTROL.configure(tcb, sc.params()).map_err(|e| match e {
+            libipc::abi::Error::NoBandwidth => Fail {
+                what: "its EDF reservation is refused: the CPU has no bandwidth left",
+                error: Some(e),
+                detail: None,
+            },
+            e => Fail { what: "SchedControlConfigure", error: Some(e), detail: None },
+        })?;
+    }
+
     // Go.
     let spec = Spec {
         cspace,
@@ -408,4 +462,14 @@ pub fn describe(s: &plan::Server, out: &mut impl core::fmt::Write) {
         sep = ", ";
     }
     let _ = write!(out, "{sep}{} KiB", (1u64 << s.memory_bits) >> 10);
+    let us = |ns: u64| ns / 1000;
+    match &s.sched {
+        None => {}
+        Some(sc) if sc.class == plan::SchedClass::Edf => {
+            let _ = write!(out, ", EDF {} us every {} us", us(sc.budget_ns), us(sc.period_ns));
+        }
+        Some(sc) => {
+            let _ = write!(out, ", round robin (quantum {} us)", us(sc.quantum_ns));
+        }
+    }
 }

@@ -76,6 +76,7 @@ mod client {
             }
         };
         names(&mut t, start);
+        device(&mut t, start);
         operations(&mut t, ep);
         malformed(&mut t, ep);
         crash(&mut t, start, ep);
@@ -135,6 +136,31 @@ mod client {
             "name service: registering another server's name is NotPermitted",
             r == Err(initp::Error::NotPermitted),
             format_args!("{r:?}"),
+        );
+    }
+
+    /// If the manifest gives it a device region named `probe`, check that
+    /// init mapped the device there: the first register of QEMU's first
+    /// virtio-mmio slot reads "virt" (riscv64); the HPET's capability
+    /// register names Intel as vendor (x86_64).
+    fn device(t: &mut Tally, start: &'static rt::Start) {
+        let Ok(dev) = start.device("probe") else { return };
+        let v = dev.read32(0);
+        let (what, ok) = if cfg!(target_arch = "riscv64") {
+            ("virtio-mmio magic \"virt\"", v == Some(0x7472_6976))
+        } else {
+            ("HPET vendor 0x8086", v.map(|v| v >> 16) == Some(0x8086))
+        };
+        t.check(
+            "device: the mapped region reads as the device",
+            ok,
+            format_args!("read {v:x?} at {:#x}, expected the {what}", dev.paddr),
+        );
+        let outside = dev.read32(dev.size());
+        t.check(
+            "device: a read past the region is refused",
+            outside.is_none(),
+            format_args!("{outside:?}"),
         );
     }
 

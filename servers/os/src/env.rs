@@ -105,6 +105,72 @@ impl Env {
         Ok(())
     }
 
+    /// `pages` frames of device memory from `paddr` on (page-aligned), in
+    /// consecutive new slots; returns the first. The device untyped that
+    /// covers them is carved up to `paddr` with untyped fillers, which are
+    /// deleted again once the frames exist (the frames keep the kernel's
+    /// watermark). A device untyped only moves forward: regions must be
+    /// asked for once each, in ascending address order within one untyped.
+    pub fn device_frames(&mut self, paddr: u64, pages: u64) -> Result<u64> {
+        let len = pages.saturating_mul(crate::layout::PAGE);
+        if !paddr.is_multiple_of(crate::layout::PAGE) || pages == 0 {
+            return Err(Error::Layout {
+                what: "device region not page-aligned or empty",
+                at: paddr,
+            });
+        }
+        let i = self
+            .mem
+            .device_entry(paddr, len)
+            .ok_or(Error::Layout { what: "no device untyped covers the region", at: paddr })?;
+        let e = *self.mem.entry(i).ok_or(Error::TooMany("untyped caps"))?;
+        let off = paddr - e.paddr;
+        if off < e.watermark {
+            return Err(Error::Layout {
+                what: "device memory already carved past the region",
+                at: paddr,
+            });
+        }
+        let mut fill = [0u8; 64];
+        let n = crate::untyped::filler_blocks(e.watermark, off, e.size_bits, &mut fill)
+            .ok_or(Error::TooMany("filler untypeds"))?;
+        let mut fillers = [0u64; 64];
+        let mut made = 0;
+        let mut r = Ok(0);
+        for &bits in fill.iter().take(n) {
+            let slot = match self.slots.alloc() {
+                Ok(s) => s,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            };
+            if let Err(err) = self.mem.carve_from::<libipc::cap::Untyped>(i, bits, self.cnode, slot)
+            {
+                self.slots.free(slot);
+                r = Err(err);
+                break;
+            }
+            if let Some(f) = fillers.get_mut(made) {
+                *f = slot;
+            }
+            made += 1;
+        }
+        if r.is_ok() {
+            r = self.slots.alloc_run(pages).and_then(|first| {
+                for k in 0..pages {
+                    self.mem.carve_from::<Frame>(i, 12, self.cnode, first + k)?;
+                }
+                Ok(first)
+            });
+        }
+        for &slot in fillers.iter().take(made) {
+            let _ = self.cnode.delete(slot);
+            self.slots.free(slot);
+        }
+        r
+    }
+
     /// Map `frame` at `va` in `vs` with `rights`, adding the page tables
     /// that are missing (from this environment's memory).
     pub fn map_frame(

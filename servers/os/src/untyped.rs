@@ -138,6 +138,37 @@ impl UntypedAlloc {
     pub fn entry(&self, i: usize) -> Option<&Entry> {
         self.entries.get(i).and_then(|e| e.as_ref())
     }
+
+    /// The device untyped that covers `[paddr, paddr + len)`.
+    pub fn device_entry(&self, paddr: u64, len: u64) -> Option<usize> {
+        let end = paddr.checked_add(len)?;
+        self.entries.iter().take(self.count).position(|e| {
+            e.as_ref().is_some_and(|e| {
+                e.device
+                    && e.paddr <= paddr
+                    && e.paddr.checked_add(e.size()).is_some_and(|x| end <= x)
+            })
+        })
+    }
+}
+
+/// The untyped children that move a watermark from `from` to `to` (both
+/// page-aligned, `from <= to`) in a region of `2^region_bits` bytes:
+/// naturally aligned blocks, each smaller than the region, largest first
+/// where alignment allows. Returns how many went into `out` (`None` if
+/// `out` is too short).
+pub fn filler_blocks(from: u64, to: u64, region_bits: u8, out: &mut [u8]) -> Option<usize> {
+    let mut at = from;
+    let mut n = 0;
+    while at < to {
+        let align_bits = if at == 0 { 63 } else { at.trailing_zeros() as u8 };
+        let fit_bits = (63 - (to - at).leading_zeros()) as u8;
+        let bits = align_bits.min(fit_bits).min(region_bits.saturating_sub(1));
+        *out.get_mut(n)? = bits;
+        n += 1;
+        at += 1u64 << bits;
+    }
+    Some(n)
 }
 
 /// The free part `[watermark, 2^size_bits)` of an untyped as at most
@@ -213,6 +244,32 @@ mod bare {
                 }
             }
         }
+
+        /// Carve one `T` from entry `i` (RAM or device) into
+        /// `dest[index]`, keeping the model in step.
+        pub fn carve_from<T: ObjectType>(
+            &mut self,
+            i: usize,
+            size_bits: u8,
+            dest: Cap<CNode>,
+            index: u64,
+        ) -> Result<Cap<T>> {
+            let e = self.entry(i).copied().ok_or(Error::TooMany("untyped caps"))?;
+            let bits = object_size_bits(T::TYPE, size_bits).map_err(|error| Error::Kernel {
+                op: "UntypedRetype",
+                error,
+                at: 0,
+            })?;
+            let plan = e.region().plan_retype(bits, 1).map_err(|_| Error::OutOfMemory { bits })?;
+            let ut: Cap<Untyped> = Cap::from_slot(e.slot);
+            ut.retype(T::TYPE, size_bits, dest, index, 1).map_err(|error| Error::Kernel {
+                op: "UntypedRetype",
+                error,
+                at: e.paddr,
+            })?;
+            self.commit(i, plan.new_watermark);
+            Ok(Cap::from_slot(index))
+        }
     }
 }
 
@@ -287,6 +344,35 @@ mod tests {
         assert_eq!(free_blocks(1 << 16, 16, 12, &mut out), 0);
         // Below the minimum size: rounded up past it.
         assert_eq!(free_blocks(0xff01, 16, 12, &mut out), 0);
+    }
+
+    #[test]
+    fn fillers_reach_the_target() {
+        let mut out = [0u8; 64];
+        // From 0 to 0x1_1000 in a 256 MiB region: 64 KiB, then 4 KiB.
+        let n = filler_blocks(0, 0x1_1000, 28, &mut out).unwrap();
+        assert_eq!(&out[..n], &[16, 12]);
+        // From 0x3000 to 0x10000: 4 KiB, then 16, 32 KiB.
+        let n = filler_blocks(0x3000, 0x10000, 28, &mut out).unwrap();
+        assert_eq!(&out[..n], &[12, 14, 15]);
+        let mut at = 0x3000u64;
+        for b in &out[..n] {
+            assert_eq!(at % (1 << b), 0, "aligned");
+            at += 1 << b;
+        }
+        assert_eq!(at, 0x10000);
+        // Never a child as large as the region.
+        let n = filler_blocks(0, 1 << 16, 16, &mut out).unwrap();
+        assert_eq!(&out[..n], &[15, 15]);
+        assert_eq!(filler_blocks(0x1000, 0x1000, 20, &mut out), Some(0));
+        assert_eq!(filler_blocks(0x1000, 0xfff_f000, 28, &mut out[..2]), None);
+        // Device lookups.
+        let mut a = UntypedAlloc::new();
+        a.add(5, 0x1000_0000, 24, true).unwrap();
+        a.add(6, 0x2000_0000, 20, false).unwrap();
+        assert_eq!(a.device_entry(0x1000_1000, 0x1000), Some(0));
+        assert_eq!(a.device_entry(0x10ff_f000, 0x2000), None, "runs past the end");
+        assert_eq!(a.device_entry(0x2000_0000, 0x1000), None, "RAM is not a device");
     }
 
     #[test]

@@ -69,7 +69,7 @@ mod start;
 #[cfg(target_os = "none")]
 pub use io::{_print, DebugWriter};
 #[cfg(target_os = "none")]
-pub use server::{CapError, Start, exit_with};
+pub use server::{CapError, Mmio, Start, exit_with};
 #[cfg(target_os = "none")]
 pub use start::{boot_archive, exit, start_info, start_root, start_server};
 

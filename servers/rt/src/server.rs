@@ -90,6 +90,18 @@ impl Start {
         crate::start::mapped_bytes(f.vaddr, f.len, layout::FILES, layout::FILES_MAX)
     }
 
+    /// The device region `name` it was given (`mmio` in the manifest),
+    /// mapped read-write and uncached.
+    pub fn device(&self, name: &str) -> Result<Mmio, CapError> {
+        let absent = || CapError::Absent(Name::from_str(name).unwrap_or_default());
+        let d = self.info.devices.iter().find(|d| d.name.as_str() == name).ok_or_else(absent)?;
+        let end = d.vaddr.checked_add(d.size).ok_or_else(absent)?;
+        if d.vaddr < layout::MMIO || end > layout::MMIO + layout::MMIO_MAX {
+            return Err(absent());
+        }
+        Ok(Mmio { base: d.vaddr, size: d.size, paddr: d.paddr })
+    }
+
     /// What is left of its memory quota.
     pub fn untyped(&self) -> &[UntypedCap] {
         &self.info.untyped
@@ -186,6 +198,40 @@ pub fn exit_with(code: i32, message: &str) -> ! {
     }
     let _ = initp::Client::connect(INIT).exit(code, msg);
     crate::start::stop()
+}
+
+/// A device region init mapped for the server: 32-bit register accesses,
+/// bounds- and alignment-checked, volatile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mmio {
+    base: u64,
+    size: u64,
+    /// Its physical address.
+    pub paddr: u64,
+}
+
+impl Mmio {
+    pub const fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The address of the 32-bit register at `offset`, if it lies inside.
+    fn reg(&self, offset: u64) -> Option<u64> {
+        (offset.is_multiple_of(4) && offset.checked_add(4)? <= self.size)
+            .then_some(self.base + offset)
+    }
+
+    /// Read the register at `offset` (`None` outside the region or
+    /// unaligned).
+    pub fn read32(&self, offset: u64) -> Option<u32> {
+        self.reg(offset).map(crate::start::mmio_read32)
+    }
+
+    /// Write the register at `offset`; `false` outside the region or
+    /// unaligned.
+    pub fn write32(&self, offset: u64, value: u32) -> bool {
+        self.reg(offset).map(|a| crate::start::mmio_write32(a, value)).is_some()
+    }
 }
 
 /// Rights a server's own endpoint copies need to serve (receive) and be

@@ -252,3 +252,21 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     crate::println!("rt: {info}");
     stop()
 }
+
+/// A volatile 32-bit load from device register `addr` (inside a device
+/// region init mapped: checked by `server::Mmio`).
+pub(crate) fn mmio_read32(addr: u64) -> u32 {
+    let p = core::ptr::with_exposed_provenance::<u32>(addr as usize);
+    // SAFETY: `addr` is 4-aligned and inside a device region init mapped
+    // read-write for the server's lifetime (`Mmio::reg` checked both
+    // against the start info's region, itself checked to lie in the MMIO
+    // area). Device memory is not a Rust object; volatile keeps the access.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
+/// A volatile 32-bit store to device register `addr` (as `mmio_read32`).
+pub(crate) fn mmio_write32(addr: u64, value: u32) {
+    let p = core::ptr::with_exposed_provenance_mut::<u32>(addr as usize);
+    // SAFETY: as in `mmio_read32`, with the region mapped writable.
+    unsafe { core::ptr::write_volatile(p, value) }
+}
