@@ -1,44 +1,49 @@
-//! The Linux-ABI server (`servers/linux`) as the root task of
-//! `images/test-linux.toml` runs static musl programs built from
-//! `tests/linux/*.c` for each arch: hello-world (printf, malloc through brk
-//! and mmap) exits 0 with its lines unchanged on the console; unimplemented
-//! syscalls return ENOSYS and the server carries on; a NULL read is
-//! reported as SIGSEGV and kills only that program; a truncated ELF is
-//! refused. `linux.strace` on the image's command line shows the syscalls.
+//! The Linux-ABI server (`servers/linux`), started by init in
+//! `images/test-linux.toml`, runs static musl programs built from
+//! `tests/linux/*.c` for each arch, given to it as manifest `files`:
+//! hello-world (printf, malloc through brk and mmap) exits 0 with its lines
+//! unchanged on the console; unimplemented syscalls return ENOSYS and the
+//! server carries on; a NULL read is reported as SIGSEGV and kills only
+//! that program; a truncated ELF is refused. `strace` in its `linux.conf`
+//! shows the syscalls. The server then exits with code 0 and init reports
+//! it.
 
 use rint_systest::{Arch, Boot, Outcome, both_arches};
 
 both_arches!(linux_programs_run, |arch: Arch| {
     let run = Boot::new("test-linux", arch).run();
-    run.expect(&format!("linux: Linux-ABI server on {arch}, 4 programs to run (linux.strace)"))
+    run.expect("init: started linux (pid 1)")
+        .expect(&format!("[linux] Linux-ABI server on {arch}, 4 programs to run, "))
+        .expect(" slots for them (strace)\n")
         // hello: its own lines, exactly as printed, and the exit status.
         .expect("\nhello from Linux on rint: hello, argc=1\n")
         .expect("\nmalloc: 1000 + 204800 bytes ok, sum=4997\n")
-        .expect("linux: hello exited with status 0")
+        .expect("[linux] hello exited with status 0")
         // The syscalls musl's stdio and malloc make went through the server.
-        .expect("linux: hello: set_tid_address(")
-        .expect("linux: hello: ioctl(0x1, 0x5413, ")
-        .expect("linux: hello: writev(0x1, ")
-        .expect("linux: hello: mmap(0x0, ")
-        .expect("linux: hello: munmap(")
-        .expect("linux: hello: exit_group(0x0) = ? (exit 0)")
+        .expect("[linux] hello: set_tid_address(")
+        .expect("[linux] hello: ioctl(0x1, 0x5413, ")
+        .expect("[linux] hello: writev(0x1, ")
+        .expect("[linux] hello: mmap(0x0, ")
+        .expect("[linux] hello: munmap(")
+        .expect("[linux] hello: exit_group(0x0) = ? (exit 0)")
         // ENOSYS for what is not implemented; the program sees it and exits 0.
-        .expect("linux: enosys: unknown syscall 999 on ")
+        .expect("[linux] enosys: unknown syscall 999 on ")
         .expect("\nenosys: syscall 999: -1 (Function not implemented)\n")
-        .expect("linux: enosys: syscall getppid (")
+        .expect("[linux] enosys: syscall getppid (")
         .expect("\nenosys: getppid: -1 (Function not implemented)\n")
-        .expect("linux: enosys exited with status 0")
+        .expect("[linux] enosys exited with status 0")
         // A NULL read kills the program, not the server.
         .expect("\nsegv: reading address 0\n")
-        .expect("linux: segv: SIGSEGV: read of 0x0 at pc 0x")
-        .expect("linux: segv killed by signal 11 (SIGSEGV)")
+        .expect("[linux] segv: SIGSEGV: read of 0x0 at pc 0x")
+        .expect("[linux] segv killed by signal 11 (SIGSEGV)")
         // A malformed ELF is refused with a reason.
-        .expect("linux: truncated.elf not started: bad ELF: not an ELF file")
-        .expect("linux: done: 4 programs, 2 exited with status 0")
+        .expect("[linux] truncated.elf not started: bad ELF: not an ELF file")
+        .expect("[linux] done: 4 programs, 2 exited with status 0")
+        .expect("init: linux (pid 1) exited with code 0")
         .expect_not("FATAL")
-        .expect_not("rt: panicked")
+        .expect_not("panicked")
         .expect_outcome(Outcome::Success);
     if arch == Arch::X86_64 {
-        run.expect("linux: hello: arch_prctl(0x1002, ");
+        run.expect("[linux] hello: arch_prctl(0x1002, ");
     }
 });

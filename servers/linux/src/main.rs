@@ -8,32 +8,41 @@
 //! fault outside the process's memory kills the process (SIGSEGV), never
 //! the server.
 //!
-//! For now it runs as the root task of an image (`images/test-linux.toml`)
-//! and runs every other program in the boot archive, one after another,
-//! reporting how each ended:
+//! init starts it as a server (`rt::server!`). Its Linux programs are the
+//! archive entries its manifest entry lists in `files` (mapped read-only),
+//! run one after another (or as `linux.conf` says: `config`), each in the
+//! server's memory quota, which is taken back whole when the program ends
+//! (`arena`). It reports how each ended and exits with code 0 when it has
+//! run them all:
 //!
 //! ```text
-//! linux: hello exited with status 0
-//! linux: segv killed by signal 11 (SIGSEGV)
-//! linux: bad.elf not started: bad ELF: ...
+//! [linux] hello exited with status 0
+//! [linux] segv killed by signal 11 (SIGSEGV)
+//! [linux] bad.elf not started: bad ELF: ...
+//! [linux] done: 3 programs, 1 exited with status 0
 //! ```
 //!
-//! `linux.strace` on the kernel command line logs every syscall.
-//!
-//! Modules: `arch` (per-arch register mapping: the only arch-specific
-//! code), `layout` (the process address-space layout), `stack` (the initial
-//! stack, pure), `mm` (regions and pages, paging in), `process` (loading,
-//! starting, ending a process), `syscall` (the dispatch table and the
-//! handlers), `console` (program output on the rint console).
+//! Modules: `config` (`linux.conf`, pure), `arena` (the server's memory:
+//! its own and the processes'), `arch` (per-arch register mapping: the
+//! only arch-specific code), `layout` (the process address-space layout),
+//! `stack` (the initial stack, pure), `mm` (regions and pages, paging in),
+//! `process` (loading, starting, ending a process), `syscall` (the dispatch
+//! table and the handlers), `console` (program output on the rint console).
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
+#[cfg(target_os = "none")]
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
 #[cfg(target_os = "none")]
 mod arch;
+#[cfg(target_os = "none")]
+mod arena;
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+mod config;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
@@ -52,28 +61,32 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod server {
-    use libipc::abi::{BootInfo, FAULT_LABEL_BASE, FaultKind, MessageInfo};
-    use libipc::bootarchive::{BootArchive, EntryKind};
-    use libipc::cap::{Cap, Endpoint, init};
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    use libipc::abi::{FAULT_LABEL_BASE, FaultKind, MessageInfo};
+    use libipc::cap::{Cap, Endpoint, VSpace};
+    use libipc::start::slots;
     use libipc::sys::{self, Message};
     use liblinux::abi::signal::SIGSEGV;
-    use os::Env;
 
     use crate::arch::{self, MAX_REGS, REGS, Regs};
+    use crate::arena::{Arena, Home};
+    use crate::config::{self, Config};
     use crate::mm::Pool;
     use crate::mm::map::Access;
     use crate::process::{Process, Sys};
     use crate::syscall::{self, Action};
 
-    /// Where the server maps frames to fill them: far above its own image,
-    /// below its IPC buffer (`libipc::abi::root_layout`).
-    const WINDOW: u64 = 0x8000_0000;
-
     /// SIGILL and SIGTRAP, for reports.
     const SIGILL: u32 = 4;
     const SIGTRAP: u32 = 5;
 
-    rt::entry!(main);
+    /// Fewest arena slots worth starting with: a small program's objects,
+    /// page tables and a few dozen pages.
+    const MIN_ARENA_SLOTS: u64 = 64;
+
+    rt::server!(main);
 
     /// How a process ended.
     enum End {
@@ -90,82 +103,149 @@ mod server {
         }
     }
 
-    fn main(boot: &'static BootInfo) {
-        let archive = match BootArchive::parse(rt::boot_archive(boot)) {
-            Ok(a) => a,
-            Err(e) => {
-                rt::println!("linux: the boot archive does not parse: {e}");
-                return;
-            }
-        };
-        let cmdline = archive
-            .entries()
-            .find(|e| e.kind == EntryKind::Cmdline)
-            .and_then(|e| core::str::from_utf8(e.data).ok())
-            .unwrap_or("");
-        let strace = cmdline.split_ascii_whitespace().any(|w| w == "linux.strace");
-        let mut env = match Env::from_boot(boot, init::CNODE, init::VSPACE, WINDOW) {
-            Ok(e) => e,
-            Err(e) => {
-                rt::println!("linux: cannot set up: {e}");
-                return;
-            }
-        };
-        let ep: Cap<Endpoint> = match env.alloc(0) {
-            Ok(ep) => ep,
-            Err(e) => {
-                rt::println!("linux: no endpoint: {e}");
-                return;
-            }
-        };
-        let mut sys = Sys { env, pool: Pool::new(), ep, strace };
-        let programs =
-            archive.entries().filter(|e| e.kind == EntryKind::Program && e.name != "init");
-        rt::println!(
-            "linux: Linux-ABI server on {}, {} programs to run{}",
-            arch::NAME,
-            programs.count(),
-            if strace { " (linux.strace)" } else { "" }
-        );
-        let (mut ran, mut ok) = (0, 0);
-        let mut pid = 1;
-        for e in archive.entries().filter(|e| e.kind == EntryKind::Program && e.name != "init") {
-            ran += 1;
-            let mut p = match Process::load(&mut sys, pid, e.name, e.data) {
-                Ok(p) => p,
-                Err(err) => {
-                    rt::println!("linux: {} not started: {err}", e.name);
-                    continue;
+    /// Exit codes (reported to init).
+    const EXIT_OK: i32 = 0;
+    const EXIT_SETUP: i32 = 1;
+    const EXIT_CONFIG: i32 = 2;
+
+    fn main(start: &'static rt::Start) -> i32 {
+        // Settings, and the programs to run.
+        let conf = match start.file(config::FILE).map(core::str::from_utf8) {
+            None => Config::default(),
+            Some(Ok(text)) => match config::parse(text) {
+                Ok(c) => c,
+                Err(e) => {
+                    rt::println!("{e}");
+                    return EXIT_CONFIG;
                 }
-            };
-            if let Err(err) = p.start(&mut sys) {
-                rt::println!("linux: {} not started: {err}", e.name);
-                p.end(&mut sys);
-                continue;
+            },
+            Some(Err(_)) => {
+                rt::println!("{} is not UTF-8 text", config::FILE);
+                return EXIT_CONFIG;
             }
-            pid += 1;
-            let end = serve(&mut sys, &mut p);
-            p.end(&mut sys);
-            match end {
-                End::Exited(s) => {
-                    rt::println!("linux: {} exited with status {s}", p.name);
-                    if s == 0 {
-                        ok += 1;
+        };
+        let files: Vec<&'static str> = start
+            .info
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .filter(|n| *n != config::FILE)
+            .collect();
+        let programs: Vec<&'static str> = if conf.has_run {
+            let mut v = Vec::new();
+            for name in conf.run() {
+                match files.iter().find(|f| **f == *name) {
+                    Some(f) => v.push(*f),
+                    None => {
+                        rt::println!(
+                            "{}: `run` names {name:?}, which is not one of its files (add it to the manifest entry's `files`)",
+                            config::FILE
+                        );
+                        return EXIT_CONFIG;
                     }
                 }
-                End::Killed(sig) => {
-                    rt::println!("linux: {} killed by signal {sig} ({})", p.name, signal_name(sig))
-                }
             }
+            v
+        } else {
+            files
+        };
+        if programs.is_empty() {
             rt::println!(
-                "linux: {}: {} syscalls, {} page faults, {} KiB of memory free in the server",
-                p.name,
-                p.syscalls,
-                p.mm.faults,
-                sys.env.mem.free_bytes() >> 10
+                "no Linux programs to run: list them in the manifest entry's `files` (docs/linux.md)"
             );
+            return EXIT_CONFIG;
         }
-        rt::println!("linux: done: {ran} programs, {ok} exited with status 0");
+
+        // Memory: the server's own objects, then the arena.
+        let untyped = start.untyped().iter().map(|u| (u.slot, u.size_bits));
+        let vspace: Cap<VSpace> = Cap::from_slot(slots::VSPACE);
+        let mut home = match Home::new(rt::server::CNODE, vspace, untyped, start.info.free_slots) {
+            Ok(h) => h,
+            Err(e) => {
+                rt::println!("cannot set up: {e}");
+                return EXIT_SETUP;
+            }
+        };
+        let ep: Cap<Endpoint> = match home.env.alloc(0) {
+            Ok(ep) => ep,
+            Err(e) => {
+                rt::println!("no endpoint: {e}");
+                return EXIT_SETUP;
+            }
+        };
+        let arena = match home.arena(MIN_ARENA_SLOTS) {
+            Ok(a) => a,
+            Err(e) => {
+                rt::println!("cannot set up: {e}");
+                return EXIT_SETUP;
+            }
+        };
+        rt::println!(
+            "Linux-ABI server on {}, {} programs to run, {} KiB and {} slots for them{}",
+            arch::NAME,
+            programs.len(),
+            arena.bytes() >> 10,
+            arena.slot_count(),
+            if conf.strace { " (strace)" } else { "" }
+        );
+
+        let (mut ran, mut ok) = (0, 0);
+        for (i, name) in programs.iter().enumerate() {
+            ran += 1;
+            let Some(file) = start.file(name) else {
+                rt::println!("{name} not started: its file is not mapped");
+                continue;
+            };
+            let end = run(&arena, ep, conf.strace, i as u64 + 1, name, file);
+            arena.reclaim();
+            if let Some(End::Exited(0)) = end {
+                ok += 1;
+            }
+        }
+        rt::println!("done: {ran} programs, {ok} exited with status 0");
+        EXIT_OK
+    }
+
+    /// Load, start and serve one program in the arena until it ends, and
+    /// report how; `None` if it did not start. The caller reclaims the
+    /// arena.
+    fn run(
+        arena: &Arena,
+        ep: Cap<Endpoint>,
+        strace: bool,
+        pid: u64,
+        name: &'static str,
+        file: &'static [u8],
+    ) -> Option<End> {
+        let mut sys = Box::new(Sys { env: arena.env(), pool: Pool::new(), ep, strace });
+        let mut p = match Process::load(&mut sys, pid, name, file) {
+            Ok(p) => Box::new(p),
+            Err(err) => {
+                rt::println!("{name} not started: {err}");
+                return None;
+            }
+        };
+        if let Err(err) = p.start(&mut sys) {
+            rt::println!("{name} not started: {err}");
+            p.end();
+            return None;
+        }
+        let end = serve(&mut sys, &mut p);
+        p.end();
+        match end {
+            End::Exited(s) => rt::println!("{name} exited with status {s}"),
+            End::Killed(sig) => {
+                rt::println!("{name} killed by signal {sig} ({})", signal_name(sig))
+            }
+        }
+        let used = arena.bytes().saturating_sub(sys.env.mem.free_bytes());
+        rt::println!(
+            "{name}: {} syscalls, {} page faults, {} KiB of memory used (given back)",
+            p.syscalls,
+            p.mm.faults,
+            used >> 10
+        );
+        Some(end)
     }
 
     /// What to answer the message just handled with. (One lives at a time,
@@ -196,12 +276,12 @@ mod server {
             let m = match got {
                 Ok(m) => m,
                 Err(e) => {
-                    rt::println!("linux: receiving on the fault endpoint failed: {}", e.as_str());
+                    rt::println!("receiving on the fault endpoint failed: {}", e.as_str());
                     return End::Killed(SIGTRAP);
                 }
             };
             if m.badge != p.pid {
-                rt::println!("linux: a message with badge {} (no such process): ignored", m.badge);
+                rt::println!("a message with badge {} (no such process): ignored", m.badge);
                 continue;
             }
             match handle(sys, p, &m) {
@@ -220,7 +300,7 @@ mod server {
         match kind {
             Some(FaultKind::UnknownSyscall) => {
                 if m.len() < REGS.count {
-                    rt::println!("linux: {}: syscall fault with {} words only", p.name, m.len());
+                    rt::println!("{}: syscall fault with {} words only", p.name, m.len());
                     return Err(End::Killed(SIGTRAP));
                 }
                 let mut regs = Regs([0; MAX_REGS]);
@@ -240,7 +320,7 @@ mod server {
                     Err(why) => {
                         p.console.flush();
                         rt::println!(
-                            "linux: {}: SIGSEGV: {} of {addr:#x} at pc {pc:#x}: {why}",
+                            "{}: SIGSEGV: {} of {addr:#x} at pc {pc:#x}: {why}",
                             p.name,
                             access.name()
                         );
@@ -250,17 +330,13 @@ mod server {
             }
             Some(FaultKind::IllegalInstruction) => {
                 p.console.flush();
-                rt::println!(
-                    "linux: {}: SIGILL: illegal instruction at pc {:#x}",
-                    p.name,
-                    m.word(0)
-                );
+                rt::println!("{}: SIGILL: illegal instruction at pc {:#x}", p.name, m.word(0));
                 Err(End::Killed(SIGILL))
             }
             other => {
                 p.console.flush();
                 rt::println!(
-                    "linux: {}: SIGTRAP: {} at pc {:#x} (cause {:#x}, detail {:#x})",
+                    "{}: SIGTRAP: {} at pc {:#x} (cause {:#x}, detail {:#x})",
                     p.name,
                     other.map(|k| k.as_str()).unwrap_or("unknown fault"),
                     m.word(0),

@@ -1,6 +1,6 @@
 //! A Linux process: its address space, thread and state, built from a
 //! static ELF executable (`load`), started with its faults going to the
-//! server (`start`), and taken apart when it ends (`end`).
+//! server (`start`); when it ends the server reclaims its arena.
 
 use core::fmt;
 
@@ -22,13 +22,14 @@ use crate::mm::map::{Backing, Full, Kind, Region};
 use crate::mm::{Fault, Mm, Pool};
 use crate::stack::{self, Init, StackError};
 
-/// What the server itself holds: its resources, the frame pool, the
-/// endpoint every process's faults arrive on, and its settings.
+/// What a process is served with: the arena's resources (`env`, taken
+/// back whole when the process ends), the frame pool, the server's
+/// endpoint every process's faults arrive on, and the server's settings.
 pub struct Sys {
     pub env: Env,
     pub pool: Pool,
     pub ep: Cap<Endpoint>,
-    /// `linux.strace` on the kernel command line: log every syscall.
+    /// `strace` in `linux.conf`: log every syscall.
     pub strace: bool,
 }
 
@@ -90,10 +91,8 @@ pub struct Process {
     pub pid: u64,
     pub name: &'static str,
     pub mm: Mm,
-    thread: Option<Cap<Thread>>,
     cnode: Cap<CNode>,
     ipc: Cap<Frame>,
-    fault_ep: Option<Cap<Endpoint>>,
     entry: u64,
     sp: u64,
     /// The heap: `brk_start..brk` (page-rounded regions of kind Heap).
@@ -163,30 +162,17 @@ impl Process {
         };
         let image = os::elf::check(file, &policy)?;
         let (phdr, phent, phnum) = phdr_addr(file).ok_or(LoadError::PhdrNotLoaded)?;
+        // Everything below comes from the arena, which the server reclaims
+        // whole when the process ends, started or not (`crate::arena`).
         let vs: Cap<VSpace> = sys.env.alloc(0)?;
-        let cnode: Cap<CNode> = match sys.env.alloc(1) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = sys.env.delete(vs);
-                return Err(e.into());
-            }
-        };
-        let ipc = match sys.pool.get(&mut sys.env) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = sys.env.delete(vs);
-                let _ = sys.env.delete(cnode);
-                return Err(e.into());
-            }
-        };
+        let cnode: Cap<CNode> = sys.env.alloc(1)?;
+        let ipc = sys.pool.get(&mut sys.env)?;
         let mut p = Process {
             pid,
             name,
             mm: Mm::new(vs, file),
-            thread: None,
             cnode,
             ipc,
-            fault_ep: None,
             entry: image.entry,
             sp: 0,
             brk_start: image.extent().end,
@@ -196,13 +182,8 @@ impl Process {
             syscalls: 0,
             enosys_logged: 0,
         };
-        match p.build(sys, &image, (phdr, phent, phnum)) {
-            Ok(()) => Ok(p),
-            Err(e) => {
-                p.end(sys);
-                Err(e)
-            }
-        }
+        p.build(sys, &image, (phdr, phent, phnum))?;
+        Ok(p)
     }
 
     fn build(
@@ -263,7 +244,6 @@ impl Process {
     /// endpoint with the pid as badge.
     pub fn start(&mut self, sys: &mut Sys) -> Result<(), os::Error> {
         let ep = sys.env.mint(sys.ep, Rights::WRITE.union(Rights::GRANT_REPLY), self.pid)?;
-        self.fault_ep = Some(ep);
         let spec = Spec {
             cspace: self.cnode,
             vspace: self.mm.vs,
@@ -273,22 +253,13 @@ impl Process {
             start: Start { pc: self.entry, sp: self.sp, args: [0; 6], tls: 0 },
         };
         let tcb = sys.env.alloc::<Thread>(0)?;
-        self.thread = Some(tcb);
         os::thread::start(tcb, &spec)
     }
 
-    /// Take the process apart: its thread, memory and capabilities.
-    pub fn end(&mut self, sys: &mut Sys) {
+    /// The process has ended: write out what its streams still buffer.
+    /// Its thread, memory and capabilities all live in the arena, which
+    /// the server reclaims next (`crate::arena::Arena::reclaim`).
+    pub fn end(&mut self) {
         self.console.flush();
-        if let Some(t) = self.thread.take() {
-            let _ = sys.env.delete(t);
-        }
-        self.mm.release(&mut sys.env, &mut sys.pool);
-        let _ = sys.env.delete(self.mm.vs);
-        let _ = sys.env.delete(self.cnode);
-        sys.pool.put(&mut sys.env, self.ipc);
-        if let Some(ep) = self.fault_ep.take() {
-            let _ = sys.env.delete(ep);
-        }
     }
 }

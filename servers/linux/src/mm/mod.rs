@@ -7,8 +7,10 @@
 //! region holds, or an access its protection forbids, is a [`Fault`]: the
 //! server kills the process (SIGSEGV) and carries on.
 //!
-//! [`Pool`] keeps frames the process gave back (munmap, exit) for reuse,
-//! zeroed before they are handed out again.
+//! [`Pool`] keeps frames the process gave back (munmap, mprotect to
+//! `PROT_NONE`) for its next page-ins, zeroed before they are handed out
+//! again. When the process ends, all its frames go with the server's arena
+//! (`crate::arena`).
 
 pub mod map;
 
@@ -32,7 +34,7 @@ mod sys {
 
     static ZERO_PAGE: [u8; PAGE as usize] = [0; PAGE as usize];
 
-    /// Frames given back by processes, for the next page-in.
+    /// Frames the process gave back, for its next page-in.
     pub struct Pool {
         slots: [u64; POOL],
         len: usize,
@@ -273,15 +275,6 @@ mod sys {
                 let _ = f.remap(rights(prot));
             }
             Ok(())
-        }
-
-        /// Give every page back (the process is gone).
-        pub fn release(&mut self, env: &mut Env, pool: &mut Pool) {
-            let all = Range::new(0, u64::MAX);
-            while let Some((_, slot)) = self.pages.take_in(all) {
-                pool.put(env, Cap::from_slot(slot));
-            }
-            self.regions = Regions::new();
         }
     }
 }

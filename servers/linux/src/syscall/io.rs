@@ -116,7 +116,7 @@ pub fn ioctl(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
         }
         _ => {
             rt::println!(
-                "linux: {}: ioctl request {request:#x} on fd {fd} not implemented: ENOTTY",
+                "{}: ioctl request {request:#x} on fd {fd} not implemented: ENOTTY",
                 p.name
             );
             return err(ENOTTY);

@@ -20,10 +20,7 @@ const USER_END: u64 = user_end(Machine::native());
 fn write_and_exec(p: &Process, what: &str, prot: u64) -> bool {
     let wx = prot & PROT_WRITE != 0 && prot & PROT_EXEC != 0;
     if wx {
-        rt::println!(
-            "linux: {}: {what} writable and executable refused (rint maps W^X): EACCES",
-            p.name
-        );
+        rt::println!("{}: {what} writable and executable refused (rint maps W^X): EACCES", p.name);
     }
     wx
 }
@@ -72,16 +69,12 @@ pub fn mmap(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     }
     let Some(len) = page_ceil(len) else { return err(ENOMEM) };
     if flags & MAP_ANONYMOUS == 0 {
-        rt::println!(
-            "linux: {}: mmap of file descriptor {} not implemented: ENODEV",
-            p.name,
-            fd as i64
-        );
+        rt::println!("{}: mmap of file descriptor {} not implemented: ENODEV", p.name, fd as i64);
         return err(ENODEV);
     }
     if flags & MAP_TYPE != MAP_PRIVATE {
         rt::println!(
-            "linux: {}: mmap flags {flags:#x}: only private mappings are implemented: EINVAL",
+            "{}: mmap flags {flags:#x}: only private mappings are implemented: EINVAL",
             p.name
         );
         return err(EINVAL);

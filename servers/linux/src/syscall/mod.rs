@@ -5,7 +5,7 @@
 //! arguments and the thread's registers, which it may change, as
 //! `arch_prctl` does with the thread pointer) and says what happens next
 //! ([`Action`]). A syscall without a handler, or a number Linux does not
-//! have, returns `-ENOSYS` and is logged (`linux: <program>: syscall <name>
+//! have, returns `-ENOSYS` and is logged (`[linux] <program>: syscall <name>
 //! (<nr>) not implemented: ENOSYS`). To add one: write the handler and add
 //! a line to [`TABLE`]; `liblinux::Sysno` has the numbers of both arches.
 
@@ -79,20 +79,20 @@ pub fn dispatch(p: &mut Process, sys: &mut Sys, regs: &mut Regs) -> Action {
                 p.enosys_logged += 1;
                 match known {
                     Some(s) => rt::println!(
-                        "linux: {}: syscall {} ({}) not implemented: ENOSYS",
+                        "{}: syscall {} ({}) not implemented: ENOSYS",
                         p.name,
                         s.name(),
                         nr
                     ),
                     None => rt::println!(
-                        "linux: {}: unknown syscall {} on {}: ENOSYS",
+                        "{}: unknown syscall {} on {}: ENOSYS",
                         p.name,
                         nr,
                         LINUX_ARCH.name()
                     ),
                 }
                 if p.enosys_logged == ENOSYS_LOG_MAX {
-                    rt::println!("linux: {}: (further ENOSYS lines left out)", p.name);
+                    rt::println!("{}: (further ENOSYS lines left out)", p.name);
                 }
             }
             err(ENOSYS)
@@ -107,28 +107,26 @@ pub fn dispatch(p: &mut Process, sys: &mut Sys, regs: &mut Regs) -> Action {
     action
 }
 
-/// One `linux.strace` line: `linux: hello: writev(0x1, 0x3ffefffe40, 0x2) = 45`.
+/// One `strace` line: `[linux] hello: writev(0x1, 0x3ffefffe40, 0x2) = 0x2d`.
 fn trace(p: &Process, sysno: Option<Sysno>, nr: u64, args: &[u64; 6], action: Action) {
-    let mut w = rt::DebugWriter::new();
+    use core::fmt::Write;
+    let mut line = alloc::string::String::new();
     let _ = match sysno {
-        Some(s) => {
-            core::fmt::Write::write_fmt(&mut w, format_args!("linux: {}: {}(", p.name, s.name()))
-        }
-        None => {
-            core::fmt::Write::write_fmt(&mut w, format_args!("linux: {}: syscall_{}(", p.name, nr))
-        }
+        Some(s) => write!(line, "{}: {}(", p.name, s.name()),
+        None => write!(line, "{}: syscall_{}(", p.name, nr),
     };
     for (i, a) in args.iter().take(arg_count(sysno)).enumerate() {
         let sep = if i == 0 { "" } else { ", " };
-        let _ = core::fmt::Write::write_fmt(&mut w, format_args!("{sep}{a:#x}"));
+        let _ = write!(line, "{sep}{a:#x}");
     }
     let _ = match action {
         Action::Return(v) => match errno::of(v) {
-            Some(e) => core::fmt::Write::write_fmt(&mut w, format_args!(") = -{e}\n")),
-            None => core::fmt::Write::write_fmt(&mut w, format_args!(") = {:#x}\n", v)),
+            Some(e) => write!(line, ") = -{e}"),
+            None => write!(line, ") = {v:#x}"),
         },
-        Action::Exit(s) => core::fmt::Write::write_fmt(&mut w, format_args!(") = ? (exit {s})\n")),
+        Action::Exit(s) => write!(line, ") = ? (exit {s})"),
     };
+    rt::println!("{line}");
 }
 
 /// How many arguments to show in a trace line.

@@ -43,7 +43,7 @@ pub fn arch_prctl(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
             }
         }
         _ => {
-            rt::println!("linux: {}: arch_prctl code {code:#x} not implemented: EINVAL", p.name);
+            rt::println!("{}: arch_prctl code {code:#x} not implemented: EINVAL", p.name);
             err(EINVAL)
         }
     }
