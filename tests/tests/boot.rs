@@ -41,18 +41,46 @@ both_arches!(selftest_boot_passes, |arch: Arch| {
     assert!((50..=2000).contains(&ms), "10 ticks at 100 Hz took {ms} ms");
 });
 
+/// The default image's servers in start order, as init's summary lists
+/// them: (pid, name, what it provides and needs). Servers added to
+/// `images/default.toml` before the Linux server move its pid.
+const DEFAULT_SERVERS: [(u32, &str, &str); 3] = [
+    (1, "kv-mem", "provides kv (v1), 1024 KiB"),
+    (2, "kv-client", "needs kv, 512 KiB"),
+    (3, "linux", "4096 KiB"),
+];
+
 both_arches!(default_image_starts_init, |arch: Arch| {
-    let run =
-        Boot::new("default", arch).accel(Accel::Auto).until("init: 2 of 2 servers running:").run();
+    // init prints its summary before it serves any message, so by the time
+    // it reports the Linux server's exit the summary is out, and so is the
+    // hello-world's output.
+    let (linux_pid, ..) = DEFAULT_SERVERS[2];
+    let until = format!("init: linux (pid {linux_pid}) exited with code 0");
+    let run = Boot::new("default", arch).accel(Accel::Auto).until(&until).run();
     run.expect_matched()
         .expect(&format!("microkernel on {arch}"))
-        .expect("archive: 5 entries")
+        .expect("archive: 7 entries")
         .expect("  init ")
+        .expect("  hello ")
         .expect("  manifest.toml ")
         .expect("kernel: boot complete; starting init")
         .expect("init: running as the root task;")
-        .expect("init: boot archive at 0x200000000, 5 entries:")
-        .expect_not("FATAL");
+        .expect("init: boot archive at 0x200000000, 7 entries:")
+        .expect("init: 3 of 3 servers running:")
+        // The Linux server runs the musl hello-world: its lines, unchanged,
+        // and how it ended.
+        .expect(&format!("[linux] Linux-ABI server on {arch}, 1 program to run"))
+        .expect("\nhello from Linux on rint: hello, argc=1\n")
+        .expect("\nmalloc: 1000 + 204800 bytes ok, sum=4997\n")
+        .expect("[linux] hello exited with status 0")
+        .expect("[linux] done: 1 program, 1 exited with status 0")
+        .expect_not("FATAL")
+        .expect_not("panicked");
+    for (pid, name, what) in DEFAULT_SERVERS {
+        run.expect(&format!("init: started {name} (pid {pid}): {what}"));
+        let line = format!("init:   pid {pid:<3} {name:<20} running  {what}\n");
+        run.expect(&line);
+    }
     // init sees RAM as untyped: most of the 256 MiB machine.
     let line = run.line("init: running as the root task;").expect("init line");
     let mib: u64 = line

@@ -103,6 +103,16 @@ mod server {
         }
     }
 
+    /// `N programs`, `1 program`.
+    struct Programs(usize);
+
+    impl core::fmt::Display for Programs {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let s = if self.0 == 1 { "" } else { "s" };
+            write!(f, "{} program{s}", self.0)
+        }
+    }
+
     /// Exit codes (reported to init).
     const EXIT_OK: i32 = 0;
     const EXIT_SETUP: i32 = 1;
@@ -181,15 +191,15 @@ mod server {
             }
         };
         rt::println!(
-            "Linux-ABI server on {}, {} programs to run, {} KiB and {} slots for them{}",
+            "Linux-ABI server on {}, {} to run, {} KiB and {} slots for them{}",
             arch::NAME,
-            programs.len(),
+            Programs(programs.len()),
             arena.bytes() >> 10,
             arena.slot_count(),
             if conf.strace { " (strace)" } else { "" }
         );
 
-        let (mut ran, mut ok) = (0, 0);
+        let (mut ran, mut ok) = (0usize, 0);
         for (i, name) in programs.iter().enumerate() {
             ran += 1;
             let Some(file) = start.file(name) else {
@@ -202,7 +212,7 @@ mod server {
                 ok += 1;
             }
         }
-        rt::println!("done: {ran} programs, {ok} exited with status 0");
+        rt::println!("done: {}, {ok} exited with status 0", Programs(ran));
         EXIT_OK
     }
 
