@@ -4,16 +4,17 @@
 //! hello-world (printf, malloc through brk and mmap) exits 0 with its lines
 //! unchanged on the console; unimplemented syscalls return ENOSYS and the
 //! server carries on; a NULL read is reported as SIGSEGV and kills only
-//! that program; a truncated ELF is refused. `strace` in its `linux.conf`
-//! shows the syscalls. The server then exits with code 0 and init reports
-//! it.
+//! that program; a truncated ELF is refused; `uname`, `getpid` and reads
+//! of standard input (end of file) work, and an exit status of 3 is
+//! reported. `strace` in its `linux.conf` shows the syscalls. The server
+//! then exits with code 0 and init reports it.
 
 use rint_systest::{Arch, Boot, Outcome, both_arches};
 
 both_arches!(linux_programs_run, |arch: Arch| {
     let run = Boot::new("test-linux", arch).run();
     run.expect("init: started linux (pid 1)")
-        .expect(&format!("[linux] Linux-ABI server on {arch}, 4 programs to run, "))
+        .expect(&format!("[linux] Linux-ABI server on {arch}, 5 programs to run, "))
         .expect(" slots for them (strace)\n")
         // hello: its own lines, exactly as printed, and the exit status.
         .expect("\nhello from Linux on rint: hello, argc=1\n")
@@ -38,7 +39,19 @@ both_arches!(linux_programs_run, |arch: Arch| {
         .expect("[linux] segv killed by signal 11 (SIGSEGV)")
         // A malformed ELF is refused with a reason.
         .expect("[linux] truncated.elf not started: bad ELF: not an ELF file")
-        .expect("[linux] done: 4 programs, 2 exited with status 0")
+        // What the system says about itself, input at end of file, and an
+        // exit status other than 0 reported as it is.
+        .expect(&format!("\nbasics: uname: Linux rint 6.1.0-rint {arch}\n"))
+        .expect("\nbasics: pid 5, tid 5, uid 0\n")
+        .expect("[linux] basics: getpid() = 0x5")
+        .expect("\nbasics: read(0) = 0\n")
+        .expect("\nbasics: readv(0) = 0\n")
+        .expect("\nbasics: read(5) = -1 (Bad file descriptor)\n")
+        .expect("\nbasics: getchar() = -1, at end of file: yes\n")
+        .expect("[linux] basics exited with status 3")
+        // Every program's memory comes back when it ends.
+        .expect(" KiB of memory used (given back)\n")
+        .expect("[linux] done: 5 programs, 2 exited with status 0")
         .expect("init: linux (pid 1) exited with code 0")
         .expect_not("FATAL")
         .expect_not("panicked")

@@ -1,6 +1,7 @@
 //! Standard input, output and error: the only files a process has yet.
-//! fds 1 and 2 write to the rint console ([`crate::console`]); fds 0-2 are
-//! a terminal to `ioctl`. Any other fd is EBADF.
+//! fds 1 and 2 write to the rint console ([`crate::console`]); reading fds
+//! 0-2 finds end of file (the console has no input for Linux programs
+//! yet); fds 0-2 are a terminal to `ioctl`. Any other fd is EBADF.
 
 use liblinux::abi::ioctl::{TCGETS, TIOCGWINSZ};
 use liblinux::abi::{Iovec, Termios, UIO_MAXIOV, Winsize, termios};
@@ -84,6 +85,48 @@ pub fn writev(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     Action::Return(total)
 }
 
+/// Whether `fd` is one of the terminal's (0-2).
+fn terminal(fd: u64) -> bool {
+    fd <= 2
+}
+
+/// `read(fd, buf, count)` on fds 0-2: end of file (0). The console gives
+/// Linux programs no input yet, and a read that waited for some would
+/// never end; end of file lets a program that reads its input finish.
+pub fn read(_: &mut Process, _: &mut Sys, c: &mut Call) -> Action {
+    if !terminal(c.args[0]) {
+        return err(EBADF);
+    }
+    Action::Return(0)
+}
+
+/// `readv(fd, iov, iovcnt)` on fds 0-2: as [`read`], after checking the
+/// iovec array as Linux does (EINVAL for too many or a total length past
+/// `ssize_t`, EFAULT where the array is not readable).
+pub fn readv(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
+    let [fd, iov, iovcnt, ..] = c.args;
+    if !terminal(fd) {
+        return err(EBADF);
+    }
+    if iovcnt > UIO_MAXIOV {
+        return err(EINVAL);
+    }
+    let mut total = 0u64;
+    for i in 0..iovcnt {
+        let mut raw = [0u8; size_of::<Iovec>()];
+        let at = iov.wrapping_add(i * size_of::<Iovec>() as u64);
+        if p.mm.read(&mut sys.env, &mut sys.pool, at, &mut raw).is_err() {
+            return err(EFAULT);
+        }
+        let Ok(v) = Iovec::read_from_bytes(&raw) else { return err(EFAULT) };
+        total = match total.checked_add(v.iov_len) {
+            Some(t) if t <= i64::MAX as u64 => t,
+            _ => return err(EINVAL),
+        };
+    }
+    Action::Return(0)
+}
+
 /// The console's size as `TIOCGWINSZ` reports it (the serial console has
 /// none of its own: the conventional 80x24).
 const WINSIZE: Winsize = Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
@@ -93,7 +136,7 @@ const WINSIZE: Winsize = Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypix
 /// other requests are ENOTTY and logged.
 pub fn ioctl(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     let [fd, request, arg, ..] = c.args;
-    if fd > 2 {
+    if !terminal(fd) {
         return err(EBADF);
     }
     let r = match request {

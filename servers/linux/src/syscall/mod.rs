@@ -1,5 +1,5 @@
 //! Linux syscalls: the dispatch table from syscall to handler ([`TABLE`])
-//! and the handlers, by subject (`io`, `mem`, `task`).
+//! and the handlers, by subject (`io`, `mem`, `task`, `info`).
 //!
 //! A handler gets the process, the server's resources and the call (its
 //! arguments and the thread's registers, which it may change, as
@@ -9,6 +9,7 @@
 //! (<nr>) not implemented: ENOSYS`). To add one: write the handler and add
 //! a line to [`TABLE`]; `liblinux::Sysno` has the numbers of both arches.
 
+mod info;
 mod io;
 mod mem;
 mod task;
@@ -39,6 +40,8 @@ type Handler = fn(&mut Process, &mut Sys, &mut Call) -> Action;
 
 /// The syscalls the server implements.
 const TABLE: &[(Sysno, Handler)] = &[
+    (Sysno::Read, io::read),
+    (Sysno::Readv, io::readv),
     (Sysno::Write, io::write),
     (Sysno::Writev, io::writev),
     (Sysno::Ioctl, io::ioctl),
@@ -48,8 +51,15 @@ const TABLE: &[(Sysno, Handler)] = &[
     (Sysno::Mprotect, mem::mprotect),
     (Sysno::Exit, task::exit),
     (Sysno::ExitGroup, task::exit),
+    (Sysno::Getpid, task::getpid),
+    (Sysno::Gettid, task::getpid),
+    (Sysno::Getuid, task::getuid),
+    (Sysno::Geteuid, task::getuid),
+    (Sysno::Getgid, task::getuid),
+    (Sysno::Getegid, task::getuid),
     (Sysno::SetTidAddress, task::set_tid_address),
     (Sysno::ArchPrctl, task::arch_prctl),
+    (Sysno::Uname, info::uname),
 ];
 
 /// Most ENOSYS lines logged per process.
@@ -132,9 +142,26 @@ fn trace(p: &Process, sysno: Option<Sysno>, nr: u64, args: &[u64; 6], action: Ac
 /// How many arguments to show in a trace line.
 fn arg_count(s: Option<Sysno>) -> usize {
     match s {
-        Some(Sysno::Exit | Sysno::ExitGroup | Sysno::Brk | Sysno::SetTidAddress) => 1,
+        Some(
+            Sysno::Getpid
+            | Sysno::Gettid
+            | Sysno::Getuid
+            | Sysno::Geteuid
+            | Sysno::Getgid
+            | Sysno::Getegid,
+        ) => 0,
+        Some(Sysno::Exit | Sysno::ExitGroup | Sysno::Brk | Sysno::SetTidAddress | Sysno::Uname) => {
+            1
+        }
         Some(Sysno::Munmap | Sysno::ArchPrctl) => 2,
-        Some(Sysno::Write | Sysno::Writev | Sysno::Ioctl | Sysno::Mprotect) => 3,
+        Some(
+            Sysno::Read
+            | Sysno::Readv
+            | Sysno::Write
+            | Sysno::Writev
+            | Sysno::Ioctl
+            | Sysno::Mprotect,
+        ) => 3,
         Some(Sysno::RtSigprocmask | Sysno::RtSigaction) => 4,
         _ => 6,
     }

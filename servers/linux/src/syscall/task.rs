@@ -1,4 +1,4 @@
-//! Process and thread state: exit, the thread-id address, the thread
+//! Process and thread state: exit, ids, the thread-id address, the thread
 //! pointer.
 
 use liblinux::errno::{EINVAL, EPERM};
@@ -10,6 +10,18 @@ use crate::process::{Process, Sys};
 /// end the process with `status & 0xff`.
 pub fn exit(_: &mut Process, _: &mut Sys, c: &mut Call) -> Action {
     Action::Exit(c.args[0] as u8)
+}
+
+/// `getpid()`, `gettid()`: the process id (one thread per process: its
+/// thread id is the same).
+pub fn getpid(p: &mut Process, _: &mut Sys, _: &mut Call) -> Action {
+    Action::Return(p.pid)
+}
+
+/// `getuid()`, `geteuid()`, `getgid()`, `getegid()`: 0, as the auxiliary
+/// vector says (`AT_UID` and friends). There are no users yet.
+pub fn getuid(_: &mut Process, _: &mut Sys, _: &mut Call) -> Action {
+    Action::Return(0)
 }
 
 /// `set_tid_address(tidptr)`: remember it (for the day threads exit on
