@@ -216,6 +216,14 @@ mod server {
         EXIT_OK
     }
 
+    /// The radix of a process's frame store: a slot for every page the
+    /// arena holds, at most one per page a process may map
+    /// (`mm::map::MAX_PAGES`).
+    fn store_radix(arena_bytes: u64) -> u8 {
+        let pages = (arena_bytes / 4096).clamp(64, crate::mm::map::MAX_PAGES as u64);
+        (64 - (pages - 1).leading_zeros()) as u8
+    }
+
     /// Load, start and serve one program in the arena until it ends, and
     /// report how; `None` if it did not start. The caller reclaims the
     /// arena.
@@ -227,7 +235,15 @@ mod server {
         name: &'static str,
         file: &'static [u8],
     ) -> Option<End> {
-        let mut sys = Box::new(Sys { env: arena.env(), pool: Pool::new(), ep, strace });
+        let mut env = arena.env();
+        let pool = match Pool::new(&mut env, store_radix(arena.bytes())) {
+            Ok(p) => p,
+            Err(err) => {
+                rt::println!("{name} not started: no frame store: {err}");
+                return None;
+            }
+        };
+        let mut sys = Box::new(Sys { env, pool, ep, strace });
         let mut p = match Process::load(&mut sys, pid, name, file) {
             Ok(p) => Box::new(p),
             Err(err) => {

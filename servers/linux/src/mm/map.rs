@@ -252,7 +252,8 @@ impl Regions {
 }
 
 /// The mapped pages of one process: address and the slot of the frame cap
-/// mapped there, sorted by address.
+/// mapped there (in the process's frame store, `super::Pool`), sorted by
+/// address.
 #[derive(Clone, Debug)]
 pub struct Pages {
     items: [(u64, u64); MAX_PAGES],
@@ -279,7 +280,7 @@ impl Pages {
         self.items.get(..self.len).unwrap_or(&[]).binary_search_by_key(&va, |&(v, _)| v)
     }
 
-    /// The frame slot mapped at page `va`.
+    /// The frame's slot of the page `va`.
     pub fn get(&self, va: u64) -> Option<u64> {
         self.search(va).ok().and_then(|i| self.items.get(i)).map(|&(_, s)| s)
     }

@@ -7,10 +7,11 @@
 //! region holds, or an access its protection forbids, is a [`Fault`]: the
 //! server kills the process (SIGSEGV) and carries on.
 //!
-//! [`Pool`] keeps frames the process gave back (munmap, mprotect to
-//! `PROT_NONE`) for its next page-ins, zeroed before they are handed out
-//! again. When the process ends, all its frames go with the server's arena
-//! (`crate::arena`).
+//! [`Pool`] holds the process's frames outside the server's CSpace (so the
+//! server's 256 slots do not bound a process's memory) and keeps frames the
+//! process gave back (munmap, mprotect to `PROT_NONE`) for its next
+//! page-ins. When the process ends, all its frames go with the server's
+//! arena (`crate::arena`).
 
 pub mod map;
 
@@ -22,48 +23,156 @@ mod sys {
     use core::fmt;
 
     use libipc::abi::Rights;
-    use libipc::cap::{Cap, Frame, VSpace};
+    use libipc::cap::{CNode, Cap, Frame, VSpace};
     use liblinux::abi::mman::{PROT_EXEC, PROT_WRITE};
-    use os::Env;
     use os::layout::{PAGE, Range, page_floor};
+    use os::{Env, SlotAlloc};
 
     use super::map::{Access, Backing, Full, Pages, Region, Regions};
 
-    /// Frames kept for reuse.
-    const POOL: usize = 512;
+    /// Unmapped frames kept for reuse.
+    const SPARE: usize = 512;
 
     static ZERO_PAGE: [u8; PAGE as usize] = [0; PAGE as usize];
 
-    /// Frames the process gave back, for its next page-in.
+    /// The process's frames. Mapped ones live in `store`, a CNode carved
+    /// from the arena that is in no CSpace: the server reaches its slots
+    /// only as the source or destination of CNode operations (move, copy),
+    /// never through a CPtr, so they take none of the server's own 256
+    /// slots and the process (whose CSpace is another, empty CNode) cannot
+    /// touch them. To unmap or remap a frame the server moves its cap into
+    /// one of its own slots for the call and back; to read or write it, it
+    /// copies the cap into one of its slots for the time of the copy.
+    /// Frames the process gives back (munmap, `PROT_NONE`) stay in the
+    /// store, unmapped, for its next page-ins, zeroed before they are
+    /// handed out again.
     pub struct Pool {
-        slots: [u64; POOL],
+        store: Cap<CNode>,
+        /// Free store slots.
+        index: SlotAlloc,
+        /// Store slots holding unmapped frames.
+        spare: [u64; SPARE],
         len: usize,
     }
 
     impl Pool {
-        pub const fn new() -> Pool {
-            Pool { slots: [0; POOL], len: 0 }
+        /// A store of `2^radix` slots (one is the kernel's: slot 0), carved
+        /// from `env`.
+        pub fn new(env: &mut Env, radix: u8) -> os::Result<Pool> {
+            let store: Cap<CNode> = env.alloc(radix)?;
+            let index = SlotAlloc::new(1, 1u64 << radix);
+            Ok(Pool { store, index, spare: [0; SPARE], len: 0 })
         }
 
-        /// A zeroed 4 KiB frame: a kept one (zeroed now) or a new one.
+        /// Move the cap in store slot `i` into a new slot of the server's.
+        fn take(&mut self, env: &mut Env, i: u64) -> os::Result<Cap<Frame>> {
+            let slot = env.slot()?;
+            if let Err(error) = env.cnode.move_(slot, self.store, i) {
+                env.slots.free(slot);
+                return Err(os::Error::Kernel { op: "CNodeMove", error, at: i });
+            }
+            Ok(Cap::from_slot(slot))
+        }
+
+        /// Move `f` from the server's slot into store slot `i` (empty).
+        fn stow(&mut self, env: &mut Env, f: Cap<Frame>, i: u64) -> os::Result<()> {
+            self.store.move_(i, env.cnode, f.slot()).map_err(|error| os::Error::Kernel {
+                op: "CNodeMove",
+                error,
+                at: i,
+            })?;
+            env.slots.free(f.slot());
+            Ok(())
+        }
+
+        /// A zeroed 4 KiB frame in a slot of the server's: a spare one
+        /// (zeroed now) or a new one.
         pub fn get(&mut self, env: &mut Env) -> os::Result<Cap<Frame>> {
             if self.len > 0 {
+                let i = self.spare[self.len - 1];
+                let f = self.take(env, i)?;
                 self.len -= 1;
-                let f = Cap::from_slot(self.slots[self.len]);
+                self.index.free(i);
                 env.window.write(f, 0, &ZERO_PAGE)?;
                 return Ok(f);
             }
             env.frame()
         }
 
-        /// Take back `f`, unmapping it; delete it if the pool is full.
+        /// Keep `f` (mapped, in a slot of the server's) in the store; its
+        /// store slot.
+        pub fn keep(&mut self, env: &mut Env, f: Cap<Frame>) -> os::Result<u64> {
+            let i = self.index.alloc()?;
+            if let Err(e) = self.stow(env, f, i) {
+                self.index.free(i);
+                return Err(e);
+            }
+            Ok(i)
+        }
+
+        /// Take back `f` (in a slot of the server's, never kept), unmapping
+        /// it; delete it if there is no room for a spare.
         pub fn put(&mut self, env: &mut Env, f: Cap<Frame>) {
             let _ = f.unmap();
-            if let Some(s) = self.slots.get_mut(self.len) {
-                *s = f.slot();
+            if self.len < SPARE
+                && let Ok(i) = self.index.alloc()
+            {
+                if self.stow(env, f, i).is_ok() {
+                    self.spare[self.len] = i;
+                    self.len += 1;
+                    return;
+                }
+                self.index.free(i);
+            }
+            let _ = env.delete(f);
+        }
+
+        /// The frame in store slot `i` is no longer mapped where it was:
+        /// unmap it and keep it as a spare (or delete it).
+        pub fn release(&mut self, env: &mut Env, i: u64) {
+            let kept = self.len < SPARE
+                && match self.take(env, i) {
+                    Ok(f) => {
+                        let _ = f.unmap();
+                        self.stow(env, f, i).is_ok() || {
+                            let _ = env.delete(f);
+                            false
+                        }
+                    }
+                    Err(_) => false,
+                };
+            if kept {
+                self.spare[self.len] = i;
                 self.len += 1;
             } else {
-                let _ = env.delete(f);
+                // Deleting a mapped frame cap unmaps it.
+                let _ = self.store.delete(i);
+                self.index.free(i);
+            }
+        }
+
+        /// Change the rights of the mapping of the frame in store slot `i`.
+        pub fn remap(&mut self, env: &mut Env, i: u64, rights: Rights) -> os::Result<()> {
+            let f = self.take(env, i)?;
+            let r = f.remap(rights).map_err(|error| os::Error::Kernel {
+                op: "FrameRemap",
+                error,
+                at: i,
+            });
+            self.stow(env, f, i)?;
+            r
+        }
+
+        /// A copy of the frame cap in store slot `i` with `rights`, in a new
+        /// slot of the server's (delete it after use).
+        pub fn view(&mut self, env: &mut Env, i: u64, rights: Rights) -> os::Result<Cap<Frame>> {
+            let slot = env.slot()?;
+            match env.cnode.copy(slot, self.store, i, rights) {
+                Ok(()) => Ok(Cap::from_slot(slot)),
+                Err(error) => {
+                    env.slots.free(slot);
+                    Err(os::Error::Kernel { op: "CNodeCopy", error, at: i })
+                }
             }
         }
     }
@@ -141,29 +250,40 @@ mod sys {
             Mm { vs, file, regions: Regions::new(), pages: Pages::new(), faults: 0 }
         }
 
-        /// The frame at the page holding `va`, mapped now if it is not yet,
-        /// if the region there allows `access`.
+        /// The store slot of the frame at the page holding `va`, mapped
+        /// now if it is not yet, if the region there allows `access`.
         pub fn page_in(
             &mut self,
             env: &mut Env,
             pool: &mut Pool,
             va: u64,
             access: Access,
-        ) -> Result<Cap<Frame>, Fault> {
+        ) -> Result<u64, Fault> {
             let page = page_floor(va);
             let region = self.regions.find(va).ok_or(Fault::Unmapped(va))?;
             if !region.allows(access) {
                 return Err(Fault::Denied(va, region));
             }
-            if let Some(slot) = self.pages.get(page) {
-                return Ok(Cap::from_slot(slot));
+            if let Some(i) = self.pages.get(page) {
+                return Ok(i);
+            }
+            if self.pages.count() == super::map::MAX_PAGES {
+                return Err(Fault::TooManyPages);
             }
             let f = pool.get(env)?;
             if let Err(e) = self.fill_and_map(env, f, page, &region) {
                 pool.put(env, f);
                 return Err(e);
             }
-            Ok(f)
+            let i = match pool.keep(env, f) {
+                Ok(i) => i,
+                Err(e) => {
+                    pool.put(env, f);
+                    return Err(e.into());
+                }
+            };
+            self.pages.insert(page, i).map_err(|Full| Fault::TooManyPages)?;
+            Ok(i)
         }
 
         fn fill_and_map(
@@ -187,11 +307,8 @@ mod sys {
                     env.window.write(f, (lo - page) as usize, bytes)?;
                 }
             }
-            if self.pages.count() == super::map::MAX_PAGES {
-                return Err(Fault::TooManyPages);
-            }
             env.map_frame(self.vs, f, page, rights(region.prot))?;
-            self.pages.insert(page, f.slot()).map_err(|Full| Fault::TooManyPages)
+            Ok(())
         }
 
         /// Copy the process's memory at `va` into `out` (faulting pages in
@@ -208,8 +325,8 @@ mod sys {
                 let at = va.checked_add(done as u64).ok_or(Fault::Unmapped(u64::MAX))?;
                 let off = (at % PAGE) as usize;
                 let n = (PAGE as usize - off).min(out.len() - done);
-                let f = self.page_in(env, pool, at, Access::Read)?;
-                let view = env.copy(f, Rights::READ)?;
+                let i = self.page_in(env, pool, at, Access::Read)?;
+                let view = pool.view(env, i, Rights::READ)?;
                 let r = match out.get_mut(done..done + n) {
                     Some(chunk) => env.window.read(view, off, chunk),
                     None => Ok(()),
@@ -235,8 +352,8 @@ mod sys {
                 let at = va.checked_add(done as u64).ok_or(Fault::Unmapped(u64::MAX))?;
                 let off = (at % PAGE) as usize;
                 let n = (PAGE as usize - off).min(bytes.len() - done);
-                let f = self.page_in(env, pool, at, Access::Write)?;
-                let view = env.copy(f, Rights::READ.union(Rights::WRITE))?;
+                let i = self.page_in(env, pool, at, Access::Write)?;
+                let view = pool.view(env, i, Rights::READ.union(Rights::WRITE))?;
                 let r = env.window.write(view, off, bytes.get(done..done + n).unwrap_or(&[]));
                 let _ = env.delete(view);
                 r?;
@@ -248,8 +365,8 @@ mod sys {
         /// Unmap every page in `range` and forget the regions there.
         pub fn unmap(&mut self, env: &mut Env, pool: &mut Pool, range: Range) -> Result<(), Full> {
             self.regions.remove(range)?;
-            while let Some((_, slot)) = self.pages.take_in(range) {
-                pool.put(env, Cap::from_slot(slot));
+            while let Some((_, i)) = self.pages.take_in(range) {
+                pool.release(env, i);
             }
             Ok(())
         }
@@ -265,14 +382,22 @@ mod sys {
             self.regions.protect(range, prot)?;
             if prot & 7 == 0 {
                 // PROT_NONE: no page may stay mapped.
-                while let Some((_, slot)) = self.pages.take_in(range) {
-                    pool.put(env, Cap::from_slot(slot));
+                while let Some((_, i)) = self.pages.take_in(range) {
+                    pool.release(env, i);
                 }
                 return Ok(());
             }
-            for (_, slot) in self.pages.in_range(range) {
-                let f: Cap<Frame> = Cap::from_slot(slot);
-                let _ = f.remap(rights(prot));
+            let mut at = range.start;
+            loop {
+                let next = self.pages.in_range(Range::new(at, range.end)).next();
+                let Some((va, i)) = next else { break };
+                at = va + PAGE;
+                if pool.remap(env, i, rights(prot)).is_err() {
+                    // Unmap it instead: the next touch maps it with the new
+                    // protection.
+                    let _ = self.pages.take_in(Range::new(va, at));
+                    pool.release(env, i);
+                }
             }
             Ok(())
         }
