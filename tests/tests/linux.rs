@@ -49,6 +49,7 @@ both_arches!(linux_programs_run, |arch: Arch| {
         .expect("\nbasics: readv(0) = 0\n")
         .expect("\nbasics: read(5) = -1 (Bad file descriptor)\n")
         .expect("\nbasics: getchar() = -1, at end of file: yes\n")
+        .expect("\nbasics: mprotect 0 0 0: kept, gone\n")
         .expect("[linux] basics exited with status 3")
         // Every program's memory comes back when it ends.
         .expect(" KiB of memory used (given back)\n")

@@ -297,6 +297,17 @@ impl Pages {
         Ok(())
     }
 
+    /// Change what is recorded for page `va`; `false` if it has no entry.
+    pub fn set(&mut self, va: u64, slot: u64) -> bool {
+        match self.search(va).ok().and_then(|i| self.items.get_mut(i)) {
+            Some(item) => {
+                item.1 = slot;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forget the first mapped page inside `range`, returning it.
     pub fn take_in(&mut self, range: Range) -> Option<(u64, u64)> {
         let at = match self.search(range.start) {
@@ -403,6 +414,8 @@ mod tests {
         assert_eq!(p.take_in(Range::new(0x1800, 0x3000)), Some((0x2000, 20)));
         assert_eq!(p.take_in(Range::new(0x1800, 0x3000)), None);
         assert_eq!(p.count(), 2);
+        assert!(p.set(0x3000, 31) && !p.set(0x2000, 1));
+        assert_eq!(p.get(0x3000), Some(31));
         assert_eq!(page_range(0x1000, 1), Some(Range::new(0x1000, 0x2000)));
         assert_eq!(page_range(0x1001, 1), None);
         assert_eq!(page_range(0x1000, 0), None);

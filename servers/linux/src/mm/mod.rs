@@ -35,6 +35,10 @@ mod sys {
 
     static ZERO_PAGE: [u8; PAGE as usize] = [0; PAGE as usize];
 
+    /// Marks a page of [`Pages`] whose frame is kept but not mapped (its
+    /// protection is `PROT_NONE`); the rest of the word is its store slot.
+    const UNMAPPED: u64 = 1 << 63;
+
     /// The process's frames. Mapped ones live in `store`, a CNode carved
     /// from the arena that is in no CSpace: the server reaches its slots
     /// only as the source or destination of CNode operations (move, copy),
@@ -163,6 +167,29 @@ mod sys {
             r
         }
 
+        /// Unmap the frame in store slot `i`, keeping it (and its bytes).
+        pub fn unmap_keep(&mut self, env: &mut Env, i: u64) -> os::Result<()> {
+            let f = self.take(env, i)?;
+            let r = f.unmap().map_err(|error| os::Error::Kernel { op: "FrameUnmap", error, at: i });
+            self.stow(env, f, i)?;
+            r
+        }
+
+        /// Map the (unmapped) frame in store slot `i` at `va` in `vs`.
+        pub fn map_again(
+            &mut self,
+            env: &mut Env,
+            i: u64,
+            vs: Cap<VSpace>,
+            va: u64,
+            rights: Rights,
+        ) -> os::Result<()> {
+            let f = self.take(env, i)?;
+            let r = env.map_frame(vs, f, va, rights).map(drop);
+            self.stow(env, f, i)?;
+            r
+        }
+
         /// A copy of the frame cap in store slot `i` with `rights`, in a new
         /// slot of the server's (delete it after use).
         pub fn view(&mut self, env: &mut Env, i: u64, rights: Rights) -> os::Result<Cap<Frame>> {
@@ -265,6 +292,13 @@ mod sys {
                 return Err(Fault::Denied(va, region));
             }
             if let Some(i) = self.pages.get(page) {
+                if i & UNMAPPED == 0 {
+                    return Ok(i);
+                }
+                // Kept while its protection was PROT_NONE: map it again.
+                let i = i & !UNMAPPED;
+                pool.map_again(env, i, self.vs, page, rights(region.prot))?;
+                self.pages.set(page, i);
                 return Ok(i);
             }
             if self.pages.count() == super::map::MAX_PAGES {
@@ -366,7 +400,7 @@ mod sys {
         pub fn unmap(&mut self, env: &mut Env, pool: &mut Pool, range: Range) -> Result<(), Full> {
             self.regions.remove(range)?;
             while let Some((_, i)) = self.pages.take_in(range) {
-                pool.release(env, i);
+                pool.release(env, i & !UNMAPPED);
             }
             Ok(())
         }
@@ -380,21 +414,29 @@ mod sys {
             prot: u64,
         ) -> Result<(), Full> {
             self.regions.protect(range, prot)?;
-            if prot & 7 == 0 {
-                // PROT_NONE: no page may stay mapped.
-                while let Some((_, i)) = self.pages.take_in(range) {
-                    pool.release(env, i);
-                }
-                return Ok(());
-            }
             let mut at = range.start;
             loop {
                 let next = self.pages.in_range(Range::new(at, range.end)).next();
                 let Some((va, i)) = next else { break };
                 at = va + PAGE;
-                if pool.remap(env, i, rights(prot)).is_err() {
-                    // Unmap it instead: the next touch maps it with the new
-                    // protection.
+                if i & UNMAPPED != 0 {
+                    // Mapped again, with the region's protection, when
+                    // touched.
+                    continue;
+                }
+                let r = if prot & 7 == 0 {
+                    // PROT_NONE: no access, so no mapping; the page and
+                    // its bytes are kept for a later mprotect.
+                    pool.unmap_keep(env, i).map(|()| {
+                        self.pages.set(va, i | UNMAPPED);
+                    })
+                } else {
+                    pool.remap(env, i, rights(prot))
+                };
+                if r.is_err() {
+                    // The server could not change the mapping: drop the
+                    // page rather than leave it with the old rights (its
+                    // bytes are lost; CAVEATS.md).
                     let _ = self.pages.take_in(Range::new(va, at));
                     pool.release(env, i);
                 }
