@@ -75,7 +75,13 @@ pub(super) fn init() {
     } else {
         (0, 0)
     };
-    let mut flags = Cr4Flags::PAGE_GLOBAL;
+    // SSE for user mode (OSFXSR; SIMD exceptions as #XM, OSXMMEXCPT): every
+    // x86_64 CPU has it and the x86_64 Linux ABI assumes it (musl uses SSE
+    // registers throughout). The kernel and rint's own programs are built
+    // soft-float and never touch x87/SSE state; the kernel does not yet
+    // save that state per thread, so only one thread may use it at a time
+    // (CAVEATS.md).
+    let mut flags = Cr4Flags::PAGE_GLOBAL | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE;
     let mut names = ["", "", "", ""];
     if ebx7 & (1 << 7) != 0 {
         flags |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
@@ -98,8 +104,10 @@ pub(super) fn init() {
         flags |= Cr4Flags::FSGSBASE;
         names[3] = " fsgsbase";
     }
-    // SAFETY: every flag set is supported by this CPU (checked above) and
-    // none changes how the kernel runs: global pages only affect TLB
+    // SAFETY: every flag set is supported by this CPU (checked above; SSE
+    // and FXSR by every x86_64 CPU) and none changes how the kernel runs:
+    // OSFXSR/OSXMMEXCPT only let user mode execute SSE instructions (the
+    // kernel is soft-float), global pages only affect TLB
     // flushing, SMEP/SMAP/UMIP only restrict access to user pages and
     // descriptor-table instructions from user mode (the kernel reaches user
     // memory only through the direct map), and FSGSBASE only makes four
