@@ -4,7 +4,7 @@
 //!
 //! The kernel only ever names these traits and `hal::Arch`; it never tests
 //! `cfg(target_arch)`. Adding an arch means implementing this file's traits in
-//! `hal/src/<arch>/` under the same module names (`boot`, `cpu`, `irq`, `mmu`,
+//! `hal/src/<arch>/` under the same module names (`boot`, `cpu`, `fpu`, `irq`, `mmu`,
 //! `timer`, `trap`, `serial`).
 
 use core::fmt;
@@ -503,4 +503,30 @@ pub trait TrapFrameOps: fmt::Display + Clone {
     /// The thread-local-storage base (x86_64 FS base, riscv64 `tp`).
     fn tls(&self) -> u64;
     fn set_tls(&mut self, value: u64);
+}
+
+/// A thread's floating-point and vector registers, where the trap frame
+/// does not carry them.
+///
+/// The kernel keeps one per thread and, for each CPU, which thread's state
+/// the CPU's registers hold. When it switches a CPU to another thread it
+/// calls [`save`](Self::save) on the holder's state (if that thread still
+/// exists) and then [`load`](Self::load) on the new thread's; otherwise it
+/// never calls them. So the hal must keep the live state untouched across
+/// every kernel entry and exit, idling included: on x86_64 the kernel is
+/// soft-float and the x87/SSE registers are saved only on a switch
+/// (FXSAVE, `x86_64/fpu.rs`). Where the trap frame already carries the FP
+/// state (riscv64: the kernel itself may use FP registers, so every trap
+/// saves `f0..f31` and `fcsr` in the frame) this is a zero-sized type
+/// whose methods do nothing.
+pub trait FpStateOps: Sized {
+    /// The state a new thread starts with: the architecture's initial
+    /// state (x86_64: as after FNINIT, MXCSR 0x1f80, all registers zero),
+    /// never another thread's values.
+    fn initial() -> Self;
+    /// Store the FP state live on this CPU into `self`.
+    fn save(&mut self);
+    /// Make `self` the FP state this CPU's registers hold, for user mode
+    /// to run with.
+    fn load(&self);
 }

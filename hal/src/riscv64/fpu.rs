@@ -1,0 +1,23 @@
+//! [`FpState`]: nothing, because the trap frame carries the FP state.
+//!
+//! The kernel is built for `riscv64gc` (hard-float, lp64d) and may use FP
+//! registers itself, so the trap entry saves `f0..f31` and `fcsr` into the
+//! frame of every trap whose context has `sstatus.FS` on, before any Rust
+//! code runs, and the return path restores them (see `trap.rs`). A thread's
+//! FP state thus moves with its frame into and out of its TCB, and there is
+//! nothing left to switch. Vector state needs no care: the hal never sets
+//! `sstatus.VS`, so vector instructions trap as illegal.
+
+use crate::api::FpStateOps;
+
+/// Empty: the frame holds the FP registers.
+#[derive(Clone)]
+pub struct FpState;
+
+impl FpStateOps for FpState {
+    fn initial() -> Self {
+        FpState
+    }
+    fn save(&mut self) {}
+    fn load(&self) {}
+}

@@ -1,0 +1,84 @@
+//! User x87/SSE state: one FXSAVE image per thread ([`FpState`]).
+//!
+//! The trap frame does not carry these registers. The kernel and the hal
+//! are built soft-float (`x86_64-unknown-none`: `-mmx,-sse,...,+soft-float`)
+//! and never execute an x87, MMX or SSE instruction except the `fxsave64`
+//! and `fxrstor64` here, so the registers keep the values of the last
+//! thread that ran user code on this CPU through every kernel entry, the
+//! idle loop included. The kernel therefore saves them only when it
+//! switches this CPU to another thread ([`FpStateOps::save`] into the
+//! outgoing thread's image, [`FpStateOps::load`] of the incoming one's):
+//! a syscall or interrupt that returns to the same thread costs nothing.
+//!
+//! `fxsave64`/`fxrstor64` (the REX.W forms: 64-bit FPU instruction and
+//! data pointers) move the x87 registers and control/status/tag words,
+//! MXCSR and xmm0-xmm15: all the state user mode can reach while CR4 has
+//! OSFXSR but not OSXSAVE (no AVX: `vex`-encoded instructions raise #UD).
+//! Neither instruction raises a pending x87 or SIMD exception; an unmasked
+//! exception flag in a restored image is raised by the thread's next x87
+//! or SSE instruction, in user mode, as its own fault. FXRSTOR faults only
+//! on a misaligned image or reserved MXCSR bits; images come only from
+//! [`FpState::INITIAL`] or from `fxsave64`, and are 16-byte aligned by
+//! their type.
+
+use crate::api::FpStateOps;
+use core::arch::asm;
+
+/// A thread's x87/SSE registers in the 512-byte FXSAVE layout (Intel SDM
+/// vol. 1, table 10-2): FCW, FSW, abridged FTW, FOP, FIP, FDP, MXCSR,
+/// MXCSR_MASK, st0-st7, xmm0-xmm15.
+#[repr(C, align(16))]
+#[derive(Clone)]
+pub struct FpState([u64; 64]);
+
+const _: () = {
+    assert!(core::mem::size_of::<FpState>() == 512);
+    assert!(core::mem::align_of::<FpState>() == 16);
+};
+
+/// FCW after FNINIT: all x87 exceptions masked, 64-bit precision, round to
+/// nearest.
+const FCW_INIT: u64 = 0x037f;
+/// MXCSR at reset: all SIMD exceptions masked, round to nearest, no
+/// flush-to-zero or denormals-are-zero.
+pub const MXCSR_INIT: u64 = 0x1f80;
+
+impl FpState {
+    /// What FNINIT and `ldmxcsr 0x1f80` leave, with every x87 and xmm
+    /// register zero: FCW 0x037f; FSW, tag word (all empty), opcode and
+    /// pointers 0; MXCSR 0x1f80 (bytes 24..28; MXCSR_MASK at 28..32 is
+    /// ignored by FXRSTOR).
+    pub const INITIAL: FpState = {
+        let mut w = [0u64; 64];
+        w[0] = FCW_INIT;
+        w[3] = MXCSR_INIT;
+        FpState(w)
+    };
+}
+
+impl FpStateOps for FpState {
+    fn initial() -> Self {
+        FpState::INITIAL
+    }
+
+    fn save(&mut self) {
+        // SAFETY: `self` is a valid, exclusively borrowed, 16-byte aligned
+        // (by its type) 512-byte area, exactly what `fxsave64` writes. CR4
+        // has OSFXSR (cpu.rs) and CR0 has neither EM nor TS, so it cannot
+        // fault; it raises no pending FP exception and changes no register.
+        unsafe {
+            asm!("fxsave64 [{}]", in(reg) self.0.as_mut_ptr(), options(nostack, preserves_flags))
+        };
+    }
+
+    fn load(&self) {
+        // SAFETY: `self` is a 16-byte aligned 512-byte image that came from
+        // `INITIAL` or from `fxsave64` (the fields are private and nothing
+        // else writes them), so its MXCSR has no reserved bit set and
+        // `fxrstor64` cannot fault. It only loads x87/SSE registers, which
+        // the (soft-float) kernel does not use; user mode sees them next.
+        unsafe {
+            asm!("fxrstor64 [{}]", in(reg) self.0.as_ptr(), options(nostack, preserves_flags, readonly))
+        };
+    }
+}
