@@ -91,6 +91,10 @@ pub struct PerCpu {
     /// The time stamp of this kernel entry's trace events (0: none read
     /// yet; cleared on the way out of the kernel).
     pub stamp: u64,
+    /// The thread whose FP state this CPU's registers hold (0: none, or
+    /// that thread is gone); saved into its TCB only when this CPU
+    /// switches to another thread (`trap::switch_fp`).
+    pub fp_owner: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -121,7 +125,7 @@ impl Kernel {
     pub const fn new() -> Kernel {
         Kernel {
             sched: [const { CpuSched::new() }; MAX_CPUS],
-            cpus: [PerCpu { current: 0, active_root: 0, ran: 0, stamp: 0 }; MAX_CPUS],
+            cpus: [PerCpu { current: 0, active_root: 0, ran: 0, stamp: 0, fp_owner: 0 }; MAX_CPUS],
             asid_root: [0; MAX_ASIDS],
             asid_generation: [0; MAX_ASIDS],
             irqs: [IrqSlot { claimed: false, notification: 0, badge: 0 }; MAX_IRQS],

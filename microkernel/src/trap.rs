@@ -4,7 +4,10 @@
 //! A trap from user mode saves the frame into the current thread's TCB,
 //! is handled under the kernel lock (syscall, timer, device interrupt,
 //! fault), and returns into whichever thread the scheduler picks, whose
-//! saved registers replace the frame. The timer is a one-shot the scheduler
+//! saved registers replace the frame. FP state the frame does not carry
+//! (x86_64 x87/SSE) stays in the CPU's registers across kernel entries and
+//! is saved and loaded only when the CPU switches to another thread
+//! ([`switch_fp`]). The timer is a one-shot the scheduler
 //! arms for the end of its decision (`sched`); when it fires the scheduler
 //! decides again. With nothing to run, the CPU idles
 //! inside [`return_to_user`] with interrupts enabled; interrupts taken
@@ -19,7 +22,9 @@ use crate::object::{irq, thread, vspace};
 use crate::state::{KERNEL, Kernel};
 use crate::{fault, syscall};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use hal::{Access, Arch, Cpu, ExitCode, Timer, Trap, TrapFrame, TrapFrameOps, TrapKind};
+use hal::{
+    Access, Arch, Cpu, ExitCode, FpStateOps, Timer, Trap, TrapFrame, TrapFrameOps, TrapKind,
+};
 use libipc::abi::FaultKind;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -89,6 +94,7 @@ fn return_to_user(frame: &mut TrapFrame) {
         {
             let mut k = KERNEL.lock();
             if let Some(t) = pick(&mut k) {
+                switch_fp(&mut k, t);
                 frame.clone_from(&tcb(t).get().regs);
                 return;
             }
@@ -127,6 +133,23 @@ fn pick(k: &mut Kernel) -> Option<u64> {
             }
         }
     }
+}
+
+/// Give this CPU thread `t`'s FP state, unless its registers hold it
+/// already: save the holder's state into its TCB (unless that thread was
+/// destroyed: `thread::destroy` clears `fp_owner`), load `t`'s. Only a
+/// switch to another thread costs anything; the kernel never touches the
+/// FP registers otherwise (`hal::FpStateOps`).
+fn switch_fp(k: &mut Kernel, t: u64) {
+    let owner = k.cpu().fp_owner;
+    if owner == t {
+        return;
+    }
+    if owner != 0 {
+        tcb(owner).get_mut().fp.save();
+    }
+    tcb(t).get().fp.load();
+    k.cpu().fp_owner = t;
 }
 
 fn idle() {

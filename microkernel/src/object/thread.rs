@@ -179,6 +179,11 @@ pub fn destroy(k: &mut Kernel, t: u64) {
         if cpu.ran == t {
             cpu.ran = 0;
         }
+        // Its FP state dies with it: never saved into the freed TCB, and a
+        // new thread at this address still gets its own state loaded.
+        if cpu.fp_owner == t {
+            cpu.fp_owner = 0;
+        }
     }
 }
 
