@@ -5,8 +5,10 @@
 //! frame of every trap whose context has `sstatus.FS` on, before any Rust
 //! code runs, and the return path restores them (see `trap.rs`). A thread's
 //! FP state thus moves with its frame into and out of its TCB, and there is
-//! nothing left to switch. Vector state needs no care: the hal never sets
-//! `sstatus.VS`, so vector instructions trap as illegal.
+//! nothing left to switch. Vector state needs no care: no user frame has
+//! `sstatus.VS` on (`new_user` and `enter_user` build `sstatus` without it,
+//! and a trap saves the `VS` its context ran with), so vector instructions
+//! trap as illegal in user mode whatever the firmware left for the kernel.
 
 use crate::api::FpStateOps;
 
