@@ -22,4 +22,8 @@ impl FpStateOps for FpState {
     }
     fn save(&mut self) {}
     fn load(&self) {}
+    fn load_initial() {}
+    /// Nothing: FP use never traps, and need not (the registers are always
+    /// the running thread's).
+    fn trap_use(_on: bool) {}
 }

@@ -82,11 +82,12 @@ pub(super) fn init() {
     // and the x86_64 Linux ABI assumes them (musl uses SSE registers
     // throughout). The kernel and rint's own programs are built soft-float
     // and never touch this state; each thread has its own, switched with
-    // the thread (`fpu.rs`).
+    // the thread, and `fpu.rs` sets TS again while a thread that has not
+    // used FP runs, to catch its first FP instruction.
     // SAFETY: MP only makes `fwait` honour TS, and clearing EM and TS
     // lets x87/SSE instructions execute instead of raising #UD/#NM; the
     // kernel executes none but `fxsave64`/`fxrstor64` (fpu.rs), which
-    // need exactly this.
+    // need EM clear and TS clear when they run.
     unsafe {
         Cr0::update(|f| {
             f.insert(Cr0Flags::MONITOR_COPROCESSOR);

@@ -67,6 +67,10 @@ pub struct Tcb {
     /// and it is saved here when that CPU switches to another thread.
     /// (Once threads can move between CPUs, a move must save it first.)
     pub fp: FpState,
+    /// The thread has executed an FP instruction (`TrapKind::FpUnavailable`):
+    /// from then on its FP state is switched with it. Until then it is the
+    /// initial state and nothing needs saving.
+    pub fp_used: bool,
     state: u64,
     pub flags: u64,
     /// This thread's own scheduling context (`crate::sched::ScRef`,
@@ -106,6 +110,7 @@ impl Tcb {
         Tcb {
             regs: TrapFrame::new_user(0, 0, 0),
             fp: FpState::initial(),
+            fp_used: false,
             state: ThreadState::Inactive as u64,
             flags: 0,
             sc: crate::sched::SC_NONE,
