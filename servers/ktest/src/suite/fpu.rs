@@ -17,6 +17,9 @@
 //! thread that runs next reports the FP state of its very first
 //! instruction: the architecture's initial state, none of the other
 //! thread's values. The blocked thread's values are intact afterwards.
+//! (On x86_64 that instruction, `fxsave64`, is also the thread's first FP
+//! instruction, which traps once to the kernel: the state is seen after
+//! the kernel made the thread an FP user.)
 //!
 //! `fp_state_survives_fault`: a thread faults (an unknown syscall) with
 //! its values loaded; the root task, its handler, loads its own and
