@@ -30,8 +30,10 @@
 //! [`FpState::INITIAL`] or from `fxsave64`, and are 16-byte aligned by
 //! their type.
 
-use crate::api::FpStateOps;
+use super::Arch;
+use crate::api::{Cpu, FpStateOps};
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
 use x86_64::registers::control::{Cr0, Cr0Flags};
 
 /// A thread's x87/SSE registers in the 512-byte FXSAVE layout (Intel SDM
@@ -104,15 +106,30 @@ impl FpStateOps for FpState {
     }
 
     fn trap_use(on: bool) {
-        let cr0 = Cr0::read();
-        if cr0.contains(Cr0Flags::TASK_SWITCHED) == on {
+        // CR0 is read only when the cached bit is unknown (another CPU id
+        // than the cache covers, which does not happen yet): a CR0 access
+        // may exit to the hypervisor, and this runs on every return to
+        // user mode.
+        let cached = TS_SET.get(Arch::id());
+        if cached.is_some_and(|c| c.load(Ordering::Relaxed) == on) {
             return;
         }
+        let cr0 = Cr0::read();
         let new = if on { cr0 | Cr0Flags::TASK_SWITCHED } else { cr0 - Cr0Flags::TASK_SWITCHED };
-        // SAFETY: only CR0.TS changes. With it set, x87/MMX/SSE instructions
-        // raise #NM, which the kernel never executes except `fxsave64` and
-        // `fxrstor64` above, whose callers clear it first; user mode's
-        // #NM is a `TrapKind::FpUnavailable` for the kernel.
-        unsafe { Cr0::write(new) };
+        if new != cr0 {
+            // SAFETY: only CR0.TS changes. With it set, x87/MMX/SSE
+            // instructions raise #NM, which the kernel never executes except
+            // `fxsave64` and `fxrstor64` above, whose callers clear it
+            // first; user mode's #NM is a `TrapKind::FpUnavailable` for the
+            // kernel.
+            unsafe { Cr0::write(new) };
+        }
+        if let Some(c) = cached {
+            c.store(on, Ordering::Relaxed);
+        }
     }
 }
+
+/// Whether CR0.TS is set, per CPU (only the boot CPU runs): `cpu::init`
+/// clears it before any thread runs, and only `trap_use` changes it.
+static TS_SET: [AtomicBool; 1] = [AtomicBool::new(false)];
