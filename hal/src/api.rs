@@ -4,7 +4,7 @@
 //!
 //! The kernel only ever names these traits and `hal::Arch`; it never tests
 //! `cfg(target_arch)`. Adding an arch means implementing this file's traits in
-//! `hal/src/<arch>/` under the same module names (`boot`, `cpu`, `irq`, `mmu`,
+//! `hal/src/<arch>/` under the same module names (`boot`, `cpu`, `fpu`, `irq`, `mmu`,
 //! `timer`, `trap`, `serial`).
 
 use core::fmt;
@@ -438,6 +438,9 @@ pub enum TrapKind {
     },
     /// Divide error and other arithmetic faults.
     Arithmetic,
+    /// A user FP instruction while FP use traps (`FpStateOps::trap_use`,
+    /// x86_64 #NM); the instruction runs again when the thread resumes.
+    FpUnavailable,
     /// Protection fault not tied to an address (x86 #GP).
     GeneralProtection,
     /// Double fault and other unrecoverable machine conditions.
@@ -503,4 +506,48 @@ pub trait TrapFrameOps: fmt::Display + Clone {
     /// The thread-local-storage base (x86_64 FS base, riscv64 `tp`).
     fn tls(&self) -> u64;
     fn set_tls(&mut self, value: u64);
+}
+
+/// A thread's floating-point and vector registers, where the trap frame
+/// does not carry them.
+///
+/// The kernel keeps one per thread and, for each CPU, whose state the
+/// CPU's registers hold: a thread's, the initial state, or nothing worth
+/// keeping. A thread that has never executed an FP instruction runs with
+/// [`trap_use`](Self::trap_use) on and the registers in the initial state
+/// (its own state, since it never changed it); its first FP instruction
+/// traps (`TrapKind::FpUnavailable`) and from then on it is an FP user,
+/// whose registers the kernel switches with the thread: when it switches a
+/// CPU to another thread it calls [`save`](Self::save) for the holder (if
+/// that thread still exists) and then [`load`](Self::load) or
+/// [`load_initial`](Self::load_initial); otherwise it never calls them. So
+/// the hal must keep the live state untouched across every kernel entry
+/// and exit, idling included: on x86_64 the kernel is soft-float, the
+/// x87/SSE registers are moved with FXSAVE/FXRSTOR and the trap is
+/// CR0.TS (`x86_64/fpu.rs`). The registers never hold another thread's
+/// values while the trap is on, so nothing leaks even to speculative FP
+/// instructions (the LazyFP problem of classic lazy switching).
+///
+/// Where the trap frame already carries the FP state (riscv64: the kernel
+/// itself may use FP registers, so every trap saves `f0..f31` and `fcsr`
+/// in the frame) this is a zero-sized type whose functions do nothing:
+/// the registers are always the running thread's.
+pub trait FpStateOps: Sized {
+    /// The state a new thread starts with: the architecture's initial
+    /// state (x86_64: as after FNINIT, MXCSR 0x1f80, all registers zero),
+    /// never another thread's values.
+    fn initial() -> Self;
+    /// Store the FP state live on this CPU into `self`. Only with
+    /// `trap_use(false)`.
+    fn save(&mut self);
+    /// Make `self` the FP state this CPU's registers hold, for user mode
+    /// to run with. Only with `trap_use(false)`.
+    fn load(&self);
+    /// Put this CPU's FP registers in the initial state (as `load` of
+    /// `initial()`). Only with `trap_use(false)`.
+    fn load_initial();
+    /// Whether user mode's next FP instruction on this CPU traps
+    /// (`TrapKind::FpUnavailable`) instead of running. Cheap when
+    /// nothing changes.
+    fn trap_use(on: bool);
 }

@@ -1,9 +1,10 @@
 //! rint's hardware abstraction layer: everything architecture-specific.
 //!
 //! The kernel sees the traits in [`api`] implemented by one zero-sized type,
-//! [`Arch`], and the two arch-defined types [`TrapFrame`] and [`PageTable`].
-//! Each arch lives in `src/<arch>/` with the same module names: `boot` (entry
-//! from the loader, early page tables, boot information), `cpu`, `irq`
+//! [`Arch`], and the three arch-defined types [`TrapFrame`], [`FpState`] and
+//! [`PageTable`]. Each arch lives in `src/<arch>/` with the same module
+//! names: `boot` (entry from the loader, early page tables, boot
+//! information), `cpu`, `fpu` (FP state outside the frame), `irq`
 //! (interrupt controller), `mmu` (page tables), `timer`, `trap` (vectors,
 //! trap frame), `serial` (UART console).
 //!
@@ -35,6 +36,9 @@ pub use api::*;
 /// The running machine: implements `Cpu`, `Console`, `Timer`,
 /// `InterruptController`, `Mmu` and `PortIo`.
 pub use arch::Arch;
+/// A thread's FP/vector state outside the frame, implementing
+/// [`api::FpStateOps`].
+pub use arch::FpState;
 /// The arch's page table, implementing [`api::PageTable`].
 pub use arch::PageTable;
 /// The arch's saved-register frame, implementing [`api::TrapFrameOps`].

@@ -79,6 +79,15 @@ impl CpuSched {
     }
 }
 
+/// `PerCpu::fp_owner`: the registers hold the initial FP state (which is
+/// every thread's that has not used FP yet).
+pub const FP_INITIAL: u64 = 0;
+/// `PerCpu::fp_owner`: the registers hold values of no live thread (the
+/// firmware's at boot, a destroyed thread's): to be replaced before any
+/// thread runs, and never saved. (TCB addresses are 2 KiB aligned, so
+/// neither value is one.)
+pub const FP_STALE: u64 = 1;
+
 #[derive(Clone, Copy)]
 pub struct PerCpu {
     /// The thread running (or about to run) on this CPU; 0 = idle.
@@ -91,6 +100,10 @@ pub struct PerCpu {
     /// The time stamp of this kernel entry's trace events (0: none read
     /// yet; cleared on the way out of the kernel).
     pub stamp: u64,
+    /// Whose FP state this CPU's registers hold: a thread (saved into its
+    /// TCB only when this CPU switches to another thread,
+    /// `trap::switch_fp`), [`FP_INITIAL`] or [`FP_STALE`].
+    pub fp_owner: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -121,7 +134,8 @@ impl Kernel {
     pub const fn new() -> Kernel {
         Kernel {
             sched: [const { CpuSched::new() }; MAX_CPUS],
-            cpus: [PerCpu { current: 0, active_root: 0, ran: 0, stamp: 0 }; MAX_CPUS],
+            cpus: [PerCpu { current: 0, active_root: 0, ran: 0, stamp: 0, fp_owner: FP_STALE };
+                MAX_CPUS],
             asid_root: [0; MAX_ASIDS],
             asid_generation: [0; MAX_ASIDS],
             irqs: [IrqSlot { claimed: false, notification: 0, badge: 0 }; MAX_IRQS],

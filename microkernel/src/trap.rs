@@ -4,7 +4,10 @@
 //! A trap from user mode saves the frame into the current thread's TCB,
 //! is handled under the kernel lock (syscall, timer, device interrupt,
 //! fault), and returns into whichever thread the scheduler picks, whose
-//! saved registers replace the frame. The timer is a one-shot the scheduler
+//! saved registers replace the frame. FP state the frame does not carry
+//! (x86_64 x87/SSE) stays in the CPU's registers across kernel entries and
+//! is saved and loaded only when the CPU switches to another thread, and
+//! only for threads that have used FP ([`switch_fp`]). The timer is a one-shot the scheduler
 //! arms for the end of its decision (`sched`); when it fires the scheduler
 //! decides again. With nothing to run, the CPU idles
 //! inside [`return_to_user`] with interrupts enabled; interrupts taken
@@ -16,10 +19,13 @@
 use crate::kprintln;
 use crate::object::tcb::tcb;
 use crate::object::{irq, thread, vspace};
-use crate::state::{KERNEL, Kernel};
+use crate::state::{FP_INITIAL, FP_STALE, KERNEL, Kernel};
 use crate::{fault, syscall};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use hal::{Access, Arch, Cpu, ExitCode, Timer, Trap, TrapFrame, TrapFrameOps, TrapKind};
+use hal::{
+    Access, Arch, Cpu, ExitCode, FpState, FpStateOps, Timer, Trap, TrapFrame, TrapFrameOps,
+    TrapKind,
+};
 use libipc::abi::FaultKind;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -75,6 +81,7 @@ fn user_trap(frame: &mut TrapFrame, trap: Trap) {
             };
             fault::raise(k, cur, FaultKind::PageFault, [addr, access, 0])
         }
+        TrapKind::FpUnavailable => fp_first_use(k, cur),
         TrapKind::IllegalInstruction => {
             fault::raise(k, cur, FaultKind::IllegalInstruction, [trap.detail, 0, 0])
         }
@@ -89,6 +96,7 @@ fn return_to_user(frame: &mut TrapFrame) {
         {
             let mut k = KERNEL.lock();
             if let Some(t) = pick(&mut k) {
+                switch_fp(&mut k, t);
                 frame.clone_from(&tcb(t).get().regs);
                 return;
             }
@@ -127,6 +135,47 @@ fn pick(k: &mut Kernel) -> Option<u64> {
             }
         }
     }
+}
+
+/// Give this CPU the FP state thread `t` runs with, unless its registers
+/// hold it already. A thread that has used FP gets its own (the holder's
+/// saved into its TCB first, unless that thread was destroyed:
+/// `thread::destroy` marks the registers stale); any other thread runs on
+/// the initial state with FP use trapping, so that its first FP instruction
+/// makes it an FP user ([`fp_first_use`]). Switching between threads that
+/// never used FP (all of rint's own programs: they are soft-float) costs
+/// nothing, and neither does a return to the same thread: the kernel never
+/// touches the FP registers otherwise (`hal::FpStateOps`).
+fn switch_fp(k: &mut Kernel, t: u64) {
+    let owner = k.cpu().fp_owner;
+    let uses_fp = tcb(t).get().fp_used;
+    let want = if uses_fp { t } else { FP_INITIAL };
+    if owner != want {
+        // Save and load must not trap.
+        FpState::trap_use(false);
+        if owner != FP_INITIAL && owner != FP_STALE {
+            tcb(owner).get_mut().fp.save();
+        }
+        if uses_fp {
+            tcb(t).get().fp.load();
+        } else {
+            FpState::load_initial();
+        }
+        k.cpu().fp_owner = want;
+    }
+    FpState::trap_use(!uses_fp);
+}
+
+/// Thread `cur`'s first FP instruction trapped: it is an FP user from now
+/// on. Its state is still the initial one, which the registers hold (it ran
+/// with FP use trapping, so [`switch_fp`] had put them in that state), so
+/// they become its own; the instruction runs again when it resumes.
+fn fp_first_use(k: &mut Kernel, cur: u64) {
+    tcb(cur).get_mut().fp_used = true;
+    if k.cpu().fp_owner == FP_INITIAL {
+        k.cpu().fp_owner = cur;
+    }
+    // Otherwise (not expected) `switch_fp` on the way out loads its state.
 }
 
 fn idle() {

@@ -25,6 +25,7 @@
 pub mod boot;
 pub mod cpu;
 mod dtb;
+mod fpu;
 pub mod irq;
 pub mod mmu;
 mod sbi;
@@ -32,6 +33,7 @@ pub mod serial;
 pub mod timer;
 pub mod trap;
 
+pub use fpu::FpState;
 pub use mmu::PageTable;
 pub use trap::TrapFrame;
 

@@ -1,5 +1,5 @@
 //! The processor: feature detection and control registers (SMEP, SMAP, UMIP,
-//! FSGSBASE, global pages), the `Cpu` trait (interrupt flag, `hlt`, `rdtsc`,
+//! FSGSBASE, global pages, x87/SSE for user mode), the `Cpu` trait (interrupt flag, `hlt`, `rdtsc`,
 //! `ud2`, entering user mode), port I/O, and ending the machine through
 //! QEMU's isa-debug-exit device.
 
@@ -10,7 +10,7 @@ use core::arch::x86_64::{__cpuid, __cpuid_count};
 use core::sync::atomic::{AtomicBool, Ordering};
 use x86_64::instructions::port::Port;
 use x86_64::instructions::{hlt, interrupts};
-use x86_64::registers::control::{Cr4, Cr4Flags};
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags};
 
 /// I/O port of QEMU's `isa-debug-exit` device: writing `v` ends QEMU with
@@ -75,12 +75,25 @@ pub(super) fn init() {
     } else {
         (0, 0)
     };
-    // SSE for user mode (OSFXSR; SIMD exceptions as #XM, OSXMMEXCPT): every
-    // x86_64 CPU has it and the x86_64 Linux ABI assumes it (musl uses SSE
-    // registers throughout). The kernel and rint's own programs are built
-    // soft-float and never touch x87/SSE state; the kernel does not yet
-    // save that state per thread, so only one thread may use it at a time
-    // (CAVEATS.md).
+    // x87 and SSE for user mode: CR0.MP with EM and TS clear (x87 and SSE
+    // instructions execute, `fwait` checks for x87 exceptions; CR0.NE, x87
+    // errors as #MF, is set at boot), CR4.OSFXSR (SSE, FXSAVE/FXRSTOR) and
+    // CR4.OSXMMEXCPT (SIMD exceptions as #XM). Every x86_64 CPU has them
+    // and the x86_64 Linux ABI assumes them (musl uses SSE registers
+    // throughout). The kernel and rint's own programs are built soft-float
+    // and never touch this state; each thread has its own, switched with
+    // the thread, and `fpu.rs` sets TS again while a thread that has not
+    // used FP runs, to catch its first FP instruction.
+    // SAFETY: MP only makes `fwait` honour TS, and clearing EM and TS
+    // lets x87/SSE instructions execute instead of raising #UD/#NM; the
+    // kernel executes none but `fxsave64`/`fxrstor64` (fpu.rs), which
+    // need EM clear and TS clear when they run.
+    unsafe {
+        Cr0::update(|f| {
+            f.insert(Cr0Flags::MONITOR_COPROCESSOR);
+            f.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
+        })
+    };
     let mut flags = Cr4Flags::PAGE_GLOBAL | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE;
     let mut names = ["", "", "", ""];
     if ebx7 & (1 << 7) != 0 {

@@ -21,6 +21,9 @@
 //! User mode (`user.rs`): `syscall`/`sysretq` with the same frame as traps,
 //! one kernel stack per CPU (TSS.RSP0 and the per-CPU area GS points at in
 //! the kernel), every return to user mode sanitized.
+//!
+//! x87/SSE state (`fpu.rs`): one FXSAVE image per thread, switched only
+//! when the kernel switches threads (the kernel is soft-float).
 
 /// Print a line on the serial console from the hal: boot messages before
 /// the kernel has its console, and hal diagnostics. Textually scoped: defined
@@ -33,6 +36,7 @@ macro_rules! hal_println {
 
 mod boot;
 mod cpu;
+mod fpu;
 mod gdt;
 mod irq;
 mod lapic;
@@ -42,6 +46,7 @@ mod timer;
 mod trap;
 mod user;
 
+pub use fpu::FpState;
 pub use mmu::PageTable;
 pub use trap::TrapFrame;
 

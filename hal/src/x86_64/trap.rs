@@ -510,7 +510,9 @@ fn exception(v: u64, frame: &TrapFrame) -> (TrapKind, &'static str) {
         4 => (TrapKind::Other, "overflow"),
         5 => (TrapKind::Other, "bound range exceeded"),
         6 => (TrapKind::IllegalInstruction, "illegal instruction"),
-        7 => (TrapKind::Other, "device not available"),
+        // CR0.TS set: an FP instruction of a thread that has not used FP
+        // yet (`fpu.rs`).
+        7 => (TrapKind::FpUnavailable, "device not available"),
         8 => (TrapKind::Fatal, "double fault"),
         10 => (TrapKind::Other, "invalid TSS"),
         11 => (TrapKind::Other, "segment not present"),

@@ -1,15 +1,16 @@
 //! The thread control block: what a Thread object holds.
 //!
 //! A TCB sits in a 2 KiB object carved from untyped. Besides the saved
-//! registers, IPC state and its scheduling context (an entry of its CPU's
-//! scheduler, `crate::sched`), it holds four capability slots
+//! registers (the trap frame and, on x86_64, the x87/SSE image), IPC state
+//! and its scheduling context (an entry of its CPU's scheduler,
+//! `crate::sched`), it holds four capability slots
 //! of its own (CSpace root, VSpace, IPC buffer frame, fault endpoint), so
 //! the objects a thread depends on are in the derivation tree like any other
 //! copy: revoking them reaches into the TCB, and the kernel always reads the
 //! current cap from the slot rather than a cached address.
 
 use crate::mem::phys::PhysRef;
-use hal::{TrapFrame, TrapFrameOps};
+use hal::{FpState, FpStateOps, TrapFrame, TrapFrameOps};
 use kcore::{Slot, SlotId};
 
 /// Index of a TCB's own slots.
@@ -60,6 +61,16 @@ pub struct Tcb {
     /// User registers while the thread is not running on a CPU (and, during
     /// a syscall, the registers it trapped with).
     pub regs: TrapFrame,
+    /// FP/vector registers the frame does not carry (x86_64 x87/SSE; empty
+    /// on riscv64, whose frame has them). Valid while no CPU's `fp_owner`
+    /// is this thread; while one is, that CPU's registers hold the state,
+    /// and it is saved here when that CPU switches to another thread.
+    /// (Once threads can move between CPUs, a move must save it first.)
+    pub fp: FpState,
+    /// The thread has executed an FP instruction (`TrapKind::FpUnavailable`):
+    /// from then on its FP state is switched with it. Until then it is the
+    /// initial state and nothing needs saving.
+    pub fp_used: bool,
     state: u64,
     pub flags: u64,
     /// This thread's own scheduling context (`crate::sched::ScRef`,
@@ -98,6 +109,8 @@ impl Tcb {
     pub fn new() -> Tcb {
         Tcb {
             regs: TrapFrame::new_user(0, 0, 0),
+            fp: FpState::initial(),
+            fp_used: false,
             state: ThreadState::Inactive as u64,
             flags: 0,
             sc: crate::sched::SC_NONE,

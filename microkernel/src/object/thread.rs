@@ -179,6 +179,11 @@ pub fn destroy(k: &mut Kernel, t: u64) {
         if cpu.ran == t {
             cpu.ran = 0;
         }
+        // Its FP state dies with it: never saved into the freed TCB, never
+        // seen by the next thread (nor by a new one at this address).
+        if cpu.fp_owner == t {
+            cpu.fp_owner = crate::state::FP_STALE;
+        }
     }
 }
 

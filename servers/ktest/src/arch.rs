@@ -1,7 +1,9 @@
 //! What differs per arch, and the suite's only unsafe code: the user
 //! register order, the instruction gadgets the fault tests run in child
 //! threads (a load, a store, a Linux syscall, an illegal instruction, a raw
-//! syscall with any number), [`Page`], the root task's view of a frame it
+//! syscall with any number), the FP-register gadget and the entry stub that
+//! reports a new thread's FP state ([`fp_cycle`], [`fp_entry_address`]),
+//! [`Page`], the root task's view of a frame it
 //! mapped for a test, IPC-buffer handles for threads the suite starts, and
 //! the root task's own read-only image ([`image_segments`], [`copy_image_page`]),
 //! which the suite copies into the address spaces it builds.
@@ -9,7 +11,10 @@
 //! Raw memory accesses are confined to the test regions ([`REGION`],
 //! checked at start to hold none of the root task's own mappings) and to
 //! reads of the root task's read-only segments, so no Rust object is ever
-//! written through them.
+//! written through them. The FP gadgets are the exception, and a narrow
+//! one: [`fp_cycle`] writes only the `FpCycle` it is lent, and the entry
+//! stub only [`FP_DUMP`], an `UnsafeCell` static read back with volatile
+//! reads.
 
 use core::ops::Range;
 
@@ -528,4 +533,350 @@ impl Page {
     pub fn unmap(self) -> Result<(), Error> {
         self.frame.unmap()
     }
+}
+
+// ---------------------------------------------------------------------------
+// FP/vector registers
+// ---------------------------------------------------------------------------
+//
+// The suite is built for targets whose compiled code treats these registers
+// differently: `x86_64-unknown-none` is soft-float (no x87/MMX/SSE
+// instruction is ever generated, so the xmm registers, MXCSR and the x87
+// stack belong to whoever loads them), `riscv64gc-unknown-none-elf` is
+// hard-float (lp64d: the compiler may use f0-f31 and fcsr anywhere, fs0-fs11
+// are callee-saved). So the FP tests never hold values in these registers
+// across Rust code: one asm gadget loads them all, runs a spin loop and a
+// syscall of the caller's choosing, and stores them all, and it saves and
+// restores what the ABI says a callee must preserve (riscv64 fs0-fs11 and
+// fcsr; x86_64 MXCSR and the x87 control word, for good measure). The
+// syscall in the middle may block, switch threads, fault to a handler that
+// loads its own values, or be preempted like the spin loop: whatever the
+// kernel does, the registers must come back as they were loaded.
+
+/// Words of an [`FpRegs`].
+pub const FP_WORDS: usize = 42;
+
+/// The FP registers the gadget loads and stores. x86_64: xmm0-xmm15
+/// (words `2n`, `2n + 1`), MXCSR (word 32), the x87 control word (33) and
+/// st0-st7 as 64-bit integers (34..42, `fild`/`fistp`: exact below 2^63).
+/// riscv64: f0-f31 (words 0..32, raw bits), fcsr (32); the rest unused.
+pub type FpRegs = [u64; FP_WORDS];
+
+/// Words of an [`FpRegs`] that hold registers on this arch.
+#[cfg(target_arch = "x86_64")]
+pub const FP_USED: usize = 42;
+#[cfg(target_arch = "riscv64")]
+pub const FP_USED: usize = 33;
+
+/// One run of the FP gadget ([`fp_cycle`]).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FpCycle {
+    /// In: what to load (only values [`fp_pattern`] makes).
+    pub load: FpRegs,
+    /// Out: what the registers held after the spin loop and the syscall.
+    pub store: FpRegs,
+    /// In: syscall number (0: no syscall) and six arguments; out: the
+    /// seven result registers (unchanged without a syscall).
+    pub io: [u64; 7],
+    /// In: spin-loop iterations before the syscall.
+    pub spins: u64,
+}
+
+const FP_LOAD: usize = core::mem::offset_of!(FpCycle, load);
+const FP_STORE: usize = core::mem::offset_of!(FpCycle, store);
+const FP_IO: usize = core::mem::offset_of!(FpCycle, io);
+const FP_SPINS: usize = core::mem::offset_of!(FpCycle, spins);
+
+impl FpCycle {
+    pub const fn new(load: FpRegs, spins: u64, io: [u64; 7]) -> FpCycle {
+        FpCycle { load, store: [0; FP_WORDS], io, spins }
+    }
+
+    /// The first register word that did not come back (index, loaded,
+    /// stored).
+    pub fn mismatch(&self) -> Option<(usize, u64, u64)> {
+        (0..FP_USED)
+            .find(|&i| self.load[i] != self.store[i])
+            .map(|i| (i, self.load[i], self.store[i]))
+    }
+}
+
+fn fp_mix(mut x: u64) -> u64 {
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x7fb5_d329_728e_a185);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x81da_def4_bc2d_d44d);
+    x ^ (x >> 33)
+}
+
+/// Register values for the gadget, all different for different seeds
+/// (with overwhelming likelihood), and valid: MXCSR keeps every exception
+/// masked and varies the flags, rounding and flush-to-zero (no reserved
+/// bit, so `ldmxcsr` cannot fault); the x87 control word keeps every
+/// exception masked and 64-bit precision and varies the rounding; x87
+/// values stay below 2^52 (exact in any precision).
+#[cfg(target_arch = "x86_64")]
+pub fn fp_pattern(seed: u64) -> FpRegs {
+    let mut r = [0u64; FP_WORDS];
+    for (i, w) in r.iter_mut().enumerate() {
+        *w = fp_mix(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64);
+    }
+    let h = fp_mix(seed ^ 0x5555);
+    r[32] = 0x1f80 | (h & 0x3f) | ((h >> 6) & 3) << 13 | ((h >> 8) & 1) << 15;
+    r[33] = 0x037f | ((h >> 9) & 3) << 10;
+    for w in r.iter_mut().skip(34) {
+        *w &= (1 << 52) - 1;
+    }
+    r
+}
+
+/// As above for riscv64: f registers any bits, fcsr a valid rounding mode
+/// (0..=4) and any accrued flags.
+#[cfg(target_arch = "riscv64")]
+pub fn fp_pattern(seed: u64) -> FpRegs {
+    let mut r = [0u64; FP_WORDS];
+    for (i, w) in r.iter_mut().enumerate().take(32) {
+        *w = fp_mix(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64);
+    }
+    let h = fp_mix(seed ^ 0x5555);
+    r[32] = (h & 0x1f) | ((h >> 5) % 5) << 5;
+    r
+}
+
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    r#"
+    .section .text.ktest_fp, "ax", @progbits
+    .global ktest_fp_cycle, ktest_fp_entry
+ktest_fp_cycle:
+    push r12
+    sub rsp, 16
+    stmxcsr [rsp]
+    fnstcw [rsp + 4]
+    mov r12, rdi
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    movdqu xmm\n, [r12 + {load} + \n * 16]
+    .endr
+    ldmxcsr [r12 + {load} + 256]
+    fninit
+    fldcw [r12 + {load} + 264]
+    .irp n, 7,6,5,4,3,2,1,0
+    fild qword ptr [r12 + {load} + 272 + \n * 8]
+    .endr
+    mov rcx, [r12 + {spins}]
+2:
+    test rcx, rcx
+    jz 3f
+    dec rcx
+    jmp 2b
+3:
+    mov rax, [r12 + {io}]
+    test rax, rax
+    jz 4f
+    mov rdi, [r12 + {io} + 8]
+    mov rsi, [r12 + {io} + 16]
+    mov rdx, [r12 + {io} + 24]
+    mov r10, [r12 + {io} + 32]
+    mov r8, [r12 + {io} + 40]
+    mov r9, [r12 + {io} + 48]
+    syscall
+    mov [r12 + {io}], rax
+    mov [r12 + {io} + 8], rdi
+    mov [r12 + {io} + 16], rsi
+    mov [r12 + {io} + 24], rdx
+    mov [r12 + {io} + 32], r10
+    mov [r12 + {io} + 40], r8
+    mov [r12 + {io} + 48], r9
+4:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    movdqu [r12 + {store} + \n * 16], xmm\n
+    .endr
+    stmxcsr [r12 + {store} + 256]
+    fnstcw [r12 + {store} + 264]
+    .irp n, 0,1,2,3,4,5,6,7
+    fistp qword ptr [r12 + {store} + 272 + \n * 8]
+    .endr
+    fldcw [rsp + 4]
+    ldmxcsr [rsp]
+    add rsp, 16
+    pop r12
+    ret
+
+    /* A thread's first instructions: its FP state as FXSAVE leaves it, at
+       rsi (16-byte aligned, 512 bytes), then the function at rdx. */
+ktest_fp_entry:
+    fxsave64 [rsi]
+    jmp rdx
+    "#,
+    load = const FP_LOAD,
+    store = const FP_STORE,
+    io = const FP_IO,
+    spins = const FP_SPINS,
+);
+
+#[cfg(target_arch = "riscv64")]
+core::arch::global_asm!(
+    r#"
+    .section .text.ktest_fp, "ax", @progbits
+    .option push
+    .option arch, +d
+    .global ktest_fp_cycle, ktest_fp_entry
+ktest_fp_cycle:
+    addi sp, sp, -128
+    sd ra, 0(sp)
+    sd s1, 8(sp)
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11
+    fsd fs\n, (16 + \n * 8)(sp)
+    .endr
+    frcsr t0
+    sd t0, 112(sp)
+    mv s1, a0
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    fld f\n, ({load} + \n * 8)(s1)
+    .endr
+    ld t0, ({load} + 256)(s1)
+    fscsr t0
+    ld t0, {spins}(s1)
+2:
+    beqz t0, 3f
+    addi t0, t0, -1
+    j 2b
+3:
+    ld a7, {io}(s1)
+    beqz a7, 4f
+    ld a0, ({io} + 8)(s1)
+    ld a1, ({io} + 16)(s1)
+    ld a2, ({io} + 24)(s1)
+    ld a3, ({io} + 32)(s1)
+    ld a4, ({io} + 40)(s1)
+    ld a5, ({io} + 48)(s1)
+    ecall
+    sd a0, {io}(s1)
+    sd a1, ({io} + 8)(s1)
+    sd a2, ({io} + 16)(s1)
+    sd a3, ({io} + 24)(s1)
+    sd a4, ({io} + 32)(s1)
+    sd a5, ({io} + 40)(s1)
+    sd a6, ({io} + 48)(s1)
+4:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    fsd f\n, ({store} + \n * 8)(s1)
+    .endr
+    frcsr t0
+    sd t0, ({store} + 256)(s1)
+    ld t0, 112(sp)
+    fscsr t0
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11
+    fld fs\n, (16 + \n * 8)(sp)
+    .endr
+    ld s1, 8(sp)
+    ld ra, 0(sp)
+    addi sp, sp, 128
+    ret
+
+    /* A thread's first instructions: f0-f31 and fcsr at a1 (33 words),
+       then the function at a2. */
+ktest_fp_entry:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    fsd f\n, (\n * 8)(a1)
+    .endr
+    frcsr t0
+    sd t0, 256(a1)
+    jr a2
+    .option pop
+    "#,
+    load = const FP_LOAD,
+    store = const FP_STORE,
+    io = const FP_IO,
+    spins = const FP_SPINS,
+);
+
+unsafe extern "C" {
+    fn ktest_fp_cycle(c: *mut FpCycle);
+    fn ktest_fp_entry();
+}
+
+/// Load `c.load` into the FP registers, spin `c.spins` times, make the
+/// syscall in `c.io` (if its number is not 0), and store the registers in
+/// `c.store`. Through the syscall the thread may block, fault or be
+/// preempted; a fault handler must reply with the registers it was sent.
+pub fn fp_cycle(c: &mut FpCycle) {
+    // SAFETY: the gadget reads and writes only `*c` (valid and exclusive),
+    // uses the stack below `sp` for 24 (x86_64) or 128 (riscv64) bytes and
+    // restores every register the ABI makes callee-saved: r12, MXCSR and
+    // the x87 control word (x86_64; the x87 stack is empty again after the
+    // eight `fistp`) or s1, ra, fs0-fs11 and fcsr (riscv64). It clobbers
+    // caller-saved general registers only (rax, rcx, rdx, rsi, rdi, r8-r11
+    // / t0, a0-a7) and the caller-saved FP registers (xmm0-xmm15, which
+    // soft-float code never uses; ft/fa registers, which lp64d lets any call
+    // clobber). Its `load` values are valid (see `fp_pattern`), so `ldmxcsr`,
+    // `fldcw` and `fscsr` cannot fault. The syscall returns to the next
+    // instruction with those registers as the kernel (or a fault handler
+    // replying with the registers it got) leaves them.
+    unsafe { ktest_fp_cycle(c) }
+}
+
+/// Where a thread that is to report its initial FP state starts: the stub
+/// stores the state at its second argument register ([`FP_DUMP`]'s
+/// address, see [`fp_dump_address`]) and jumps to its third (the child
+/// function; the first argument, the child's index, passes through).
+pub fn fp_entry_address() -> u64 {
+    ktest_fp_entry as *const () as usize as u64
+}
+
+/// An FXSAVE-sized, 16-byte aligned area the entry stub writes.
+#[repr(C, align(16))]
+pub struct FpDump(core::cell::UnsafeCell<[u64; 64]>);
+
+// SAFETY: written only by the entry stub of one thread, read (volatile) by
+// the root task after that thread reported over IPC that it is past the
+// stub; zeroed by the root task before it starts such a thread.
+unsafe impl Sync for FpDump {}
+
+pub static FP_DUMP: FpDump = FpDump(core::cell::UnsafeCell::new([0; 64]));
+
+pub fn fp_dump_address() -> u64 {
+    FP_DUMP.0.get() as usize as u64
+}
+
+/// Word `i` of [`FP_DUMP`] (0 past the end).
+pub fn fp_dump_word(i: usize) -> u64 {
+    if i >= 64 {
+        return 0;
+    }
+    // SAFETY: `i < 64` stays inside the static; see `FpDump` for who writes
+    // it and when (a volatile read of plain words).
+    unsafe { core::ptr::read_volatile(FP_DUMP.0.get().cast::<u64>().add(i)) }
+}
+
+/// Zero [`FP_DUMP`] (before starting a thread at [`fp_entry_address`]).
+pub fn fp_dump_clear() {
+    for i in 0..64 {
+        // SAFETY: as in `fp_dump_word`; no entry stub runs now.
+        unsafe { core::ptr::write_volatile(FP_DUMP.0.get().cast::<u64>().add(i), 0) };
+    }
+}
+
+/// The words of [`FP_DUMP`] that a new thread's initial FP state fixes,
+/// with the masks to compare them under: x86_64, the FXSAVE image of FCW
+/// 0x037f, MXCSR 0x1f80 and everything else 0 (FSW, tag word all empty,
+/// opcode, pointers, st0-st7 in their 10 bytes, xmm0-xmm15), not
+/// MXCSR_MASK (a CPU constant) or reserved bytes; riscv64, f0-f31 and
+/// fcsr all 0.
+#[cfg(target_arch = "x86_64")]
+pub fn fp_initial_word(i: usize) -> Option<(u64, u64)> {
+    match i {
+        0 => Some((0x037f, u64::MAX)),
+        1 | 2 => Some((0, u64::MAX)),
+        3 => Some((0x1f80, 0xffff_ffff)),
+        4..20 if i.is_multiple_of(2) => Some((0, u64::MAX)),
+        4..20 => Some((0, 0xffff)),
+        20..52 => Some((0, u64::MAX)),
+        _ => None,
+    }
+}
+#[cfg(target_arch = "riscv64")]
+pub fn fp_initial_word(i: usize) -> Option<(u64, u64)> {
+    (i < 33).then_some((0, u64::MAX))
 }

@@ -19,7 +19,9 @@
 //! What the suite relies on beyond `libipc::abi` (all in `docs/kernel.md`):
 //! the user-register order (`arch::regs`); a fault handler's reply writes
 //! its words into the first registers and resumes the thread if its label
-//! is 0; unknown-syscall fault messages carry the pc past the syscall; the
+//! is 0; unknown-syscall fault messages carry the pc past the syscall; FP
+//! registers are per thread and a new thread starts with the arch's
+//! initial FP state; the
 //! root task and the suite's children run on round-robin scheduling
 //! contexts without classification ([`env::CHILD_SCHED`]), so a child the
 //! root task resumes runs once the root task waits (round robin never

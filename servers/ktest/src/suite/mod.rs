@@ -8,6 +8,7 @@ mod basics;
 mod cnode;
 mod errors;
 mod fault;
+mod fpu;
 mod hostile;
 mod ipc;
 mod irq;
@@ -94,6 +95,9 @@ tests! {
     fault::fault_user_exception,
     fault::fault_reply_label_stops,
     fault::fault_without_handler,
+    fpu::fp_state_switches,
+    fpu::fp_state_fresh_thread,
+    fpu::fp_state_survives_fault,
     irq::irq_control,
     irq::io_ports,
     trace::trace_call_reply,
