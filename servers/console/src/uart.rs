@@ -4,8 +4,9 @@
 //!
 //! Set-up ([`Uart::init`]): interrupts off while configuring, 8N1 with the
 //! divisor left as the kernel (x86_64) or the firmware (riscv64)
-//! programmed it, FIFOs on and cleared with the receive trigger at one byte
-//! (an interrupt per byte typed, not per 14), modem control DTR, RTS and
+//! programmed it, FIFOs on (not cleared: input typed early waits there)
+//! with the receive trigger at one byte (an interrupt per byte typed, not
+//! per 14), modem control DTR, RTS and
 //! OUT2 (on PC hardware OUT2 gates the UART's interrupt line), then only
 //! the "received data available" interrupt enabled. The transmitter is
 //! polled: output waits for the holding register to be empty, then fills
@@ -38,8 +39,11 @@ pub const LSR_DR: u8 = 1 << 0;
 pub const LSR_OE: u8 = 1 << 1;
 /// LSR: the transmit holding register (and FIFO) is empty.
 pub const LSR_THRE: u8 = 1 << 5;
-/// FCR: FIFOs on, both cleared, receive trigger at 1 byte.
-pub const FCR_INIT: u8 = 0x07;
+/// FCR: FIFOs on, receive trigger at 1 byte. Not cleared: the kernel
+/// (x86_64) or the hal (riscv64) enabled them at boot, and with the enable
+/// bit unchanged a 16550 keeps their contents, so bytes typed before the
+/// server started are not lost.
+pub const FCR_INIT: u8 = 0x01;
 /// LCR: 8 data bits, no parity, 1 stop bit, divisor latch off.
 pub const LCR_8N1: u8 = 0x03;
 /// MCR: DTR, RTS, OUT2.
