@@ -96,6 +96,7 @@ tests! {
     fault::fault_without_handler,
     irq::irq_control,
     irq::io_ports,
+    irq::console_uart,
     trace::trace_call_reply,
     trace::trace_ring_overwrites,
     trace::trace_read_errors,
