@@ -192,8 +192,14 @@ pub trait Console {
     /// Write bytes, translating `\n` to `\r\n`. Callable from any context,
     /// including trap handlers and the panic handler; never blocks forever.
     fn write_bytes(bytes: &[u8]);
-    /// A received byte, if one is waiting.
-    fn read_byte() -> Option<u8>;
+    /// The console UART's register page, if it is memory-mapped (riscv64):
+    /// the kernel hands it to user space as device untyped so that the
+    /// console server can map it, while the kernel keeps writing the
+    /// transmitter for its own output (`DebugWrite`, kernel messages). The
+    /// kernel never reads the receiver and never enables the UART's
+    /// interrupts: input belongs to the console server. `None` when the
+    /// UART is reached otherwise (x86_64 I/O ports).
+    fn shared_region() -> Option<PhysRange>;
 }
 
 /// The timer that drives `Trap::Timer`.

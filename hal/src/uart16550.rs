@@ -1,6 +1,12 @@
 //! The 16550 UART protocol shared by the arch consoles (COM1 through I/O
 //! ports on x86_64, the ns16550a through MMIO on riscv64). Each arch supplies
 //! only how a register is read and written.
+//!
+//! The kernel only transmits: it never reads the receive buffer and never
+//! enables the UART's interrupts, so input (and the UART's interrupt line)
+//! belongs to the user-space console server (`servers/console`), which
+//! drives the same UART. Both write the transmitter; kernel output is debug
+//! output and may land between two bytes of the server's.
 
 use crate::api::Console;
 use core::fmt;
@@ -19,7 +25,6 @@ pub(crate) const LCR: u8 = 3;
 pub(crate) const MCR: u8 = 4;
 /// Line status.
 pub(crate) const LSR: u8 = 5;
-const LSR_DATA_READY: u8 = 1 << 0;
 const LSR_THR_EMPTY: u8 = 1 << 5;
 
 /// How many LSR polls to wait for room in the transmitter before sending a
@@ -52,11 +57,6 @@ pub(crate) fn write_bytes<R: Regs>(bytes: &[u8]) {
         }
         put::<R>(b);
     }
-}
-
-/// A received byte, if one is waiting.
-pub(crate) fn read_byte<R: Regs>() -> Option<u8> {
-    if R::read(LSR) & LSR_DATA_READY != 0 { Some(R::read(RBR_THR)) } else { None }
 }
 
 /// `fmt::Write` over the console, for the hal's own boot messages.

@@ -19,7 +19,7 @@ use crate::state::Kernel;
 use elf::ElfBytes;
 use elf::abi::{PF_R, PF_W, PF_X, PT_LOAD};
 use elf::endian::AnyEndian;
-use hal::{Arch, BootInfo as HalBootInfo, Mmu, PhysRange, PortIo, TrapFrameOps};
+use hal::{Arch, BootInfo as HalBootInfo, Console, Mmu, PhysRange, PortIo, TrapFrameOps};
 use kcore::{Cap, SlotStore};
 use libipc::abi::{
     BOOT_INFO_MAGIC, BOOT_INFO_VERSION, BOOT_MAX_UNTYPED, BootInfo, SlotRange, UntypedDesc,
@@ -342,7 +342,10 @@ fn blocks(r: PhysRange) -> impl Iterator<Item = (u64, u8)> {
 }
 
 /// Device memory: the physical space below 4 GiB (above the first MiB) that
-/// the firmware map does not describe and the kernel does not drive.
+/// the firmware map does not describe and the kernel does not drive, plus
+/// the one device page the kernel shares: the console UART's
+/// (`Console::shared_region`, riscv64), which the console server maps while
+/// the kernel keeps writing its transmitter.
 fn device_ranges(info: &HalBootInfo) -> [Option<PhysRange>; 32] {
     let mut out: [Option<PhysRange>; 32] = [None; 32];
     let mut n = 0;
@@ -353,7 +356,11 @@ fn device_ranges(info: &HalBootInfo) -> [Option<PhysRange>; 32] {
         taken[t] = r.range;
         t += 1;
     }
+    let shared = <Arch as Console>::shared_region();
     for r in info.mmio() {
+        if shared.is_some_and(|sh| is_shared(r, &sh)) {
+            continue;
+        }
         taken[t] = *r;
         t += 1;
     }
@@ -375,4 +382,12 @@ fn device_ranges(info: &HalBootInfo) -> [Option<PhysRange>; 32] {
         out[n] = Some(PhysRange::new(at, limit));
     }
     out
+}
+
+/// Whether kernel device region `r` lies within the shared page(s) `shared`
+/// (compared in whole pages, as the hal rounds device regions up).
+fn is_shared(r: &PhysRange, shared: &PhysRange) -> bool {
+    let start = r.start.0 & !(PAGE - 1);
+    let end = r.end.0.div_ceil(PAGE) * PAGE;
+    start >= shared.start.0 && end <= shared.end.0 && start < end
 }

@@ -8,7 +8,7 @@
 
 use rint_image::{Builder, BuiltImage, repo_root};
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::mpsc;
@@ -123,6 +123,17 @@ pub struct Boot<'a> {
     pub timeout: Duration,
     /// Boot this archive file instead of the image's.
     pub archive: Option<PathBuf>,
+    /// Bytes to type into the serial console, each once its markers appear.
+    pub feed: Vec<Feed>,
+}
+
+/// Bytes written to QEMU's standard input (the serial console's input)
+/// once every one of `after` has appeared in the output and the feeds
+/// before it have been written.
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub after: Vec<String>,
+    pub bytes: Vec<u8>,
 }
 
 impl<'a> Boot<'a> {
@@ -134,7 +145,23 @@ impl<'a> Boot<'a> {
             until: None,
             timeout: DEFAULT_TIMEOUT,
             archive: None,
+            feed: Vec::new(),
         }
+    }
+
+    /// Type `bytes` into the serial console once all of `after` have
+    /// appeared in the output (and the earlier feeds were typed).
+    pub fn feed(mut self, after: &[&str], bytes: &[u8]) -> Self {
+        self.feed.push(Feed {
+            after: after.iter().map(|s| s.to_string()).collect(),
+            bytes: bytes.to_vec(),
+        });
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     pub fn until(mut self, text: &'a str) -> Self {
@@ -170,7 +197,7 @@ impl<'a> Boot<'a> {
         let image = build(self.image, self.arch);
         let mut options = self.options;
         options.archive_override = self.archive;
-        run_qemu(&image, &options, self.until, self.timeout)
+        run_qemu_with_input(&image, &options, self.until, self.timeout, &self.feed)
     }
 }
 
@@ -192,8 +219,22 @@ pub fn run_qemu(
     until: Option<&str>,
     timeout: Duration,
 ) -> Run {
+    run_qemu_with_input(image, options, until, timeout, &[])
+}
+
+/// [`run_qemu`], typing each of `feed` into the serial console (QEMU's
+/// standard input) when its markers have appeared. Without feeds standard
+/// input is empty.
+pub fn run_qemu_with_input(
+    image: &BuiltImage,
+    options: &Options,
+    until: Option<&str>,
+    timeout: Duration,
+    feed: &[Feed],
+) -> Run {
     let mut cmd = rint_image::qemu::command(image, options);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let stdin = if feed.is_empty() { Stdio::null() } else { Stdio::piped() };
+    cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd
         .spawn()
@@ -219,6 +260,9 @@ pub fn run_qemu(
         }));
     }
     drop(tx);
+    // Kept open until the end: closing it would tell QEMU the input ended.
+    let mut input = child.stdin.take();
+    let mut fed = 0;
 
     let mut raw = Vec::new();
     let mut matched = false;
@@ -233,6 +277,17 @@ pub fn run_qemu(
                 status = child.wait().ok();
                 break;
             }
+        }
+        while let Some(f) = feed.get(fed) {
+            let out = String::from_utf8_lossy(&raw);
+            if !f.after.iter().all(|m| out.contains(m.as_str())) {
+                break;
+            }
+            if let Some(i) = input.as_mut() {
+                // QEMU gone: the loop sees it exit.
+                let _ = i.write_all(&f.bytes).and_then(|()| i.flush());
+            }
+            fed += 1;
         }
         if let Some(pat) = until
             && String::from_utf8_lossy(&raw).contains(pat)
@@ -249,6 +304,7 @@ pub fn run_qemu(
             break;
         }
     }
+    drop(input);
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();

@@ -41,32 +41,35 @@ both_arches!(selftest_boot_passes, |arch: Arch| {
     assert!((50..=2000).contains(&ms), "10 ticks at 100 Hz took {ms} ms");
 });
 
-/// The default image's servers in start order, as init's summary lists
-/// them: (pid, name, what it provides and needs). Servers added to
-/// `images/default.toml` before the Linux server move its pid.
-const DEFAULT_SERVERS: [(u32, &str, &str); 3] = [
-    (1, "kv-mem", "provides kv (v1), 1024 KiB"),
-    (2, "kv-client", "needs kv, 512 KiB"),
-    (3, "linux", "4096 KiB"),
-];
+/// The default image's servers in start order (its boot plan, computed by
+/// the image builder from `images/default.toml`), so the test follows the
+/// manifest as servers are added: init gives them pids 1, 2, ... in this
+/// order.
+fn default_servers(arch: Arch) -> Vec<String> {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/default.toml");
+    let text = std::fs::read_to_string(&file).expect("images/default.toml");
+    let manifest = rint_image::manifest::parse(&file, &text).expect("default manifest parses");
+    let plan = manifest.plan(&file, &text, &arch.to_string()).expect("default manifest plans");
+    plan.servers.iter().map(|s| s.name.as_str().to_string()).collect()
+}
 
 both_arches!(default_image_starts_init, |arch: Arch| {
+    let servers = default_servers(arch);
+    let linux_pid = servers.iter().position(|n| n == "linux").expect("a linux server") + 1;
     // init prints its summary before it serves any message, so by the time
     // it reports the Linux server's exit the summary is out, and so is the
     // hello-world's output.
-    let (linux_pid, ..) = DEFAULT_SERVERS[2];
     let until = format!("init: linux (pid {linux_pid}) exited with code 0");
     let run = Boot::new("default", arch).accel(Accel::Auto).until(&until).run();
+    let n = servers.len();
     run.expect_matched()
         .expect(&format!("microkernel on {arch}"))
-        .expect("archive: 7 entries")
         .expect("  init ")
         .expect("  hello ")
         .expect("  manifest.toml ")
         .expect("kernel: boot complete; starting init")
         .expect("init: running as the root task;")
-        .expect("init: boot archive at 0x200000000, 7 entries:")
-        .expect("init: 3 of 3 servers running:")
+        .expect(&format!("init: {n} of {n} servers running:"))
         // The Linux server runs the musl hello-world: its lines, unchanged,
         // and how it ended.
         .expect(&format!("[linux] Linux-ABI server on {arch}, 1 program to run"))
@@ -76,10 +79,17 @@ both_arches!(default_image_starts_init, |arch: Arch| {
         .expect("[linux] done: 1 program, 1 exited with status 0")
         .expect_not("FATAL")
         .expect_not("panicked");
-    for (pid, name, what) in DEFAULT_SERVERS {
-        run.expect(&format!("init: started {name} (pid {pid}): {what}"));
-        let line = format!("init:   pid {pid:<3} {name:<20} running  {what}\n");
-        run.expect(&line);
+    let entries = run
+        .line("archive: ")
+        .and_then(|l| l.split("archive: ").nth(1))
+        .and_then(|r| r.split(" entries").next())
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .expect("archive entry count");
+    run.expect(&format!("init: boot archive at 0x200000000, {entries} entries:"));
+    for (i, name) in servers.iter().enumerate() {
+        let pid = i + 1;
+        run.expect(&format!("init: started {name} (pid {pid}): "));
+        run.expect(&format!("init:   pid {pid:<3} {name:<20} running  "));
     }
     // init sees RAM as untyped: most of the 256 MiB machine.
     let line = run.line("init: running as the root task;").expect("init line");

@@ -9,15 +9,24 @@
 //!
 //! OpenSBI has already programmed the line (baud rate, 8N1), so
 //! [`init`] only masks the UART's interrupts and enables the FIFOs.
+//!
+//! The kernel only transmits. The UART's page is also handed to user space
+//! as device untyped ([`Console::shared_region`]): the console server maps
+//! it and drives the receiver and the UART's interrupt (PLIC source 10 on
+//! QEMU virt); the kernel keeps writing the transmitter for its own output.
 
 use super::{Arch, phys_to_virt};
+use crate::PhysRange;
 use crate::api::Console;
 use crate::uart16550::{self, FCR, IER, Regs};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Physical address of QEMU virt's UART, used until the device tree is read.
 const DEFAULT_UART_PA: u64 = 0x1000_0000;
+const PAGE: u64 = 4096;
 
+/// Physical address of the UART registers.
+static UART_PA: AtomicU64 = AtomicU64::new(DEFAULT_UART_PA);
 /// Virtual (direct-map) address of the UART registers.
 static BASE: AtomicU64 = AtomicU64::new(phys_to_virt(DEFAULT_UART_PA));
 /// Register stride as a shift (`reg-shift` in the device tree).
@@ -25,6 +34,7 @@ static REG_SHIFT: AtomicU32 = AtomicU32::new(0);
 
 /// Use the UART at physical `pa` with registers `1 << reg_shift` bytes apart.
 pub(crate) fn init(pa: u64, reg_shift: u32) {
+    UART_PA.store(pa, Ordering::Relaxed);
     BASE.store(phys_to_virt(pa), Ordering::Relaxed);
     REG_SHIFT.store(reg_shift.min(4), Ordering::Relaxed);
     // No UART interrupts: the console is polled.
@@ -62,7 +72,8 @@ impl Console for Arch {
         uart16550::write_bytes::<Mmio>(bytes);
     }
 
-    fn read_byte() -> Option<u8> {
-        uart16550::read_byte::<Mmio>()
+    fn shared_region() -> Option<PhysRange> {
+        let pa = UART_PA.load(Ordering::Relaxed) & !(PAGE - 1);
+        Some(PhysRange::new(pa, pa + PAGE))
     }
 }

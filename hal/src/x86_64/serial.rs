@@ -1,5 +1,7 @@
 //! The serial console: the COM1 16550 UART at I/O port 0x3f8, 115200 8N1,
-//! polled (no interrupts).
+//! polled (no interrupts), transmit only. The console server drives the
+//! same UART's receiver (and IRQ 4) from user space through the I/O port
+//! cap.
 
 use super::Arch;
 use crate::api::Console;
@@ -42,8 +44,9 @@ impl Console for Arch {
         uart16550::write_bytes::<Com1>(bytes);
     }
 
-    fn read_byte() -> Option<u8> {
-        uart16550::read_byte::<Com1>()
+    fn shared_region() -> Option<crate::PhysRange> {
+        // Reached through I/O ports: the console server gets the port cap.
+        None
     }
 }
 

@@ -23,7 +23,8 @@
 //!   bare metal `Endpoint` (a `Call` on an endpoint cap) and `serve` (the
 //!   server's receive-dispatch-reply loop).
 //! - The protocols: [`kv`] (a small key-value store), [`init`] (init's
-//!   name service and exit). [`DECLARED`] lists every protocol's name and
+//!   name service and exit), [`console`] (the console server: output for
+//!   every server, interrupt-driven input). [`DECLARED`] lists every protocol's name and
 //!   version, for the image builder's checks.
 //!
 //! Errors: every protocol's error enum has a [`ProtoError`] variant first
@@ -40,6 +41,7 @@
 pub mod bounded;
 pub mod bulk;
 pub mod channel;
+pub mod console;
 mod declare;
 pub mod init;
 pub mod kv;
@@ -215,6 +217,7 @@ pub struct Declared {
 pub const DECLARED: &[Declared] = &[
     Declared { name: kv::NAME, version: kv::VERSION },
     Declared { name: init::NAME, version: init::VERSION },
+    Declared { name: console::NAME, version: console::VERSION },
 ];
 
 /// The declaration of protocol `name`.

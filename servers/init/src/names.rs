@@ -180,7 +180,7 @@ impl Names {
     }
 }
 
-/// Copy `ep` (send rights only) into slot `slot` of `cnode`.
+/// Copy `ep` (call and grant, as for `needs`) into slot `slot` of `cnode`.
 fn copy_into(cnode: Cap<CNode>, slot: u64, ep: Cap<Endpoint>) -> Result<(), libipc::abi::Error> {
     cnode.copy(slot, root::CNODE, ep.slot(), TO_SERVER.intersect(Rights::ALL))
 }

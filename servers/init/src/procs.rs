@@ -28,8 +28,11 @@ const RW: Rights = Rights::READ.union(Rights::WRITE);
 /// What a server's copy of init's endpoint may do: call, and send caps
 /// (`register`).
 const TO_INIT: Rights = Rights::WRITE.union(Rights::GRANT);
-/// A client's copy of a provider's endpoint: call only.
-pub const TO_SERVER: Rights = Rights::WRITE;
+/// A client's copy of a provider's endpoint: call, and send caps with a
+/// request (console `subscribe` sends a notification). A server receives
+/// caps only into a receive window it sets, so GRANT gives it nothing it
+/// did not ask for; servers that set none get no caps.
+pub const TO_SERVER: Rights = Rights::WRITE.union(Rights::GRANT);
 
 /// Why a server is not running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

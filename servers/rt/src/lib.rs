@@ -40,11 +40,16 @@
 //! - [`heap`]: the global allocator (`linked_list_allocator` behind a spin
 //!   lock) over the server's heap area; a root task has none unless it calls
 //!   [`heap::init`] with memory it mapped.
-//! - [`print!`]/[`println!`] write through the `DebugWrite` syscall, in
-//!   chunks of at most 960 bytes (the IPC buffer's message area). They use
-//!   the IPC buffer of the thread the runtime started: other threads of the
-//!   program must not print through them (they have their own buffers; see
+//! - [`print!`]/[`println!`] write through the console server when the
+//!   server `needs` one ([`console`]: each call one `write` of up to 896
+//!   bytes, so lines of different servers never mix), through the
+//!   `DebugWrite` syscall otherwise (root tasks, servers without a console
+//!   capability, or when the console server fails). They use the IPC
+//!   buffer of the thread the runtime started: other threads of the program
+//!   must not print through them (they have their own buffers; see
 //!   `libipc::sys::IpcBuf::debug_write`).
+//! - [`console`]: console input ([`console::Input`]: subscribe, blocking
+//!   and polling reads) and raw writes.
 //!
 //! Bare-metal targets only: on the host the crate is empty, so that
 //! `cargo test --workspace` and host clippy still build it.
@@ -55,6 +60,8 @@
 #[cfg(target_os = "none")]
 pub use libipc;
 
+#[cfg(target_os = "none")]
+pub mod console;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 pub mod heap;
@@ -103,13 +110,14 @@ macro_rules! server {
     };
 }
 
-/// Print to the kernel console (`DebugWrite`).
+/// Print to the console (the console server if the program has one, else
+/// the kernel console through `DebugWrite`).
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => { $crate::_print(format_args!($($arg)*)) };
 }
 
-/// Print a line to the kernel console (`DebugWrite`).
+/// Print a line to the console (as [`print!`]).
 #[macro_export]
 macro_rules! println {
     () => { $crate::_print(format_args!("\n")) };

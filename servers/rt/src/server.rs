@@ -10,7 +10,7 @@ use libipc::proto::init::{self as initp, Message};
 use libipc::proto::{ProtoError, Reply, Transport};
 use libipc::start::{StartInfo, UntypedCap, layout, slots};
 use libipc::sys;
-use os::SlotAlloc;
+use os::{SlotAlloc, UntypedAlloc};
 use spin::Mutex;
 
 /// What a server knows about itself: the start info init wrote, and the
@@ -18,6 +18,8 @@ use spin::Mutex;
 pub struct Start {
     pub info: StartInfo,
     slots: Mutex<SlotAlloc>,
+    /// The untyped memory of [`Start::untyped`], for [`Start::alloc`].
+    mem: Mutex<UntypedAlloc>,
 }
 
 /// Why [`Start::cap`] found no capability.
@@ -54,7 +56,13 @@ pub const INIT: Cap<Endpoint> = Cap::from_slot(slots::INIT);
 impl Start {
     pub(crate) fn new(info: StartInfo) -> Start {
         let (a, b) = info.free_slots;
-        Start { info, slots: Mutex::new(SlotAlloc::new(a, b)) }
+        let mut mem = UntypedAlloc::new();
+        for u in info.untyped.iter() {
+            // More untyped caps than the allocator takes: the rest stay
+            // unused by `alloc`.
+            let _ = mem.add(u.slot, u.paddr, u.size_bits, false);
+        }
+        Start { info, slots: Mutex::new(SlotAlloc::new(a, b)), mem: Mutex::new(mem) }
     }
 
     /// Its name in the plan.
@@ -112,6 +120,20 @@ impl Start {
         self.slots.lock().alloc()
     }
 
+    /// A new kernel object `T` (`size_bits` as for `UntypedRetype`: the
+    /// size of frames, CNodes and untyped; 0 for the others) carved from
+    /// the server's untyped memory, in a free slot. The runtime's model of
+    /// that memory assumes nothing else carves from it; a program that
+    /// does its own carving should not mix the two.
+    pub fn alloc<T: ObjectType>(&self, size_bits: u8) -> Result<Cap<T>, os::Error> {
+        let slot = self.slot()?;
+        let r = self.mem.lock().carve::<T>(size_bits, CNODE, slot);
+        if r.is_err() {
+            self.free_slot(slot);
+        }
+        r
+    }
+
     /// Give back a slot (emptied by the caller).
     pub fn free_slot(&self, slot: u64) {
         self.slots.lock().free(slot);
@@ -159,9 +181,9 @@ fn lookup_into(name: &str, slot: u64) -> Result<Cap<Endpoint>, initp::Error> {
 
 /// A transport that sends one capability with the request (the endpoint
 /// cap must have GRANT).
-struct WithCap {
-    ep: Cap<Endpoint>,
-    cap: Option<CPtr>,
+pub(crate) struct WithCap {
+    pub(crate) ep: Cap<Endpoint>,
+    pub(crate) cap: Option<CPtr>,
 }
 
 impl Transport for WithCap {
@@ -200,8 +222,8 @@ pub fn exit_with(code: i32, message: &str) -> ! {
     crate::start::stop()
 }
 
-/// A device region init mapped for the server: 32-bit register accesses,
-/// bounds- and alignment-checked, volatile.
+/// A device region init mapped for the server: 32-bit and byte register
+/// accesses, bounds- and alignment-checked, volatile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mmio {
     base: u64,
@@ -231,6 +253,22 @@ impl Mmio {
     /// unaligned.
     pub fn write32(&self, offset: u64, value: u32) -> bool {
         self.reg(offset).map(|a| crate::start::mmio_write32(a, value)).is_some()
+    }
+
+    /// The address of the byte register at `offset`, if it lies inside.
+    fn reg8(&self, offset: u64) -> Option<u64> {
+        (offset < self.size).then_some(self.base + offset)
+    }
+
+    /// Read the byte register at `offset` (`None` outside the region), for
+    /// devices with byte-wide registers (a 16550 UART).
+    pub fn read8(&self, offset: u64) -> Option<u8> {
+        self.reg8(offset).map(crate::start::mmio_read8)
+    }
+
+    /// Write the byte register at `offset`; `false` outside the region.
+    pub fn write8(&self, offset: u64, value: u8) -> bool {
+        self.reg8(offset).map(|a| crate::start::mmio_write8(a, value)).is_some()
     }
 }
 

@@ -103,6 +103,7 @@ pub fn start_server(arg0: u64, main: fn(&'static Start) -> i32) -> ! {
         unsafe { crate::heap::init(heap.vaddr, heap.size) };
     }
     let start = START.call_once(|| Start::new(info));
+    crate::console::init(&start.info);
     let code = main(start);
     crate::server::exit_with(code, "")
 }
@@ -268,5 +269,23 @@ pub(crate) fn mmio_read32(addr: u64) -> u32 {
 pub(crate) fn mmio_write32(addr: u64, value: u32) {
     let p = core::ptr::with_exposed_provenance_mut::<u32>(addr as usize);
     // SAFETY: as in `mmio_read32`, with the region mapped writable.
+    unsafe { core::ptr::write_volatile(p, value) }
+}
+
+/// A volatile byte load from device register `addr` (inside a device region
+/// init mapped: checked by `server::Mmio`).
+pub(crate) fn mmio_read8(addr: u64) -> u8 {
+    let p = core::ptr::with_exposed_provenance::<u8>(addr as usize);
+    // SAFETY: `addr` is inside a device region init mapped read-write for
+    // the server's lifetime (`Mmio::reg8` checked it against the start
+    // info's region, itself checked to lie in the MMIO area). Device memory
+    // is not a Rust object; volatile keeps the access and its width.
+    unsafe { core::ptr::read_volatile(p) }
+}
+
+/// A volatile byte store to device register `addr` (as `mmio_read8`).
+pub(crate) fn mmio_write8(addr: u64, value: u8) {
+    let p = core::ptr::with_exposed_provenance_mut::<u8>(addr as usize);
+    // SAFETY: as in `mmio_read8`, with the region mapped writable.
     unsafe { core::ptr::write_volatile(p, value) }
 }

@@ -1,7 +1,10 @@
-//! IRQ control and handlers, and I/O ports.
+//! IRQ control and handlers, I/O ports, and the console UART user space
+//! may drive.
 
 use libipc::abi::{Error, Rights};
 use libipc::cap::{Cap, IrqHandler, init};
+#[cfg(target_arch = "riscv64")]
+use libipc::{abi::CapType, cap::Frame};
 
 use crate::arch::FREE_IRQ;
 use crate::env::Env;
@@ -59,5 +62,38 @@ pub fn io_ports(_env: &mut Env) -> TestResult {
 pub fn io_ports(_env: &mut Env) -> TestResult {
     // No port I/O: the slot is empty.
     expect_err!(init::IO_PORTS.port_in(0x80, 1), Error::InvalidCapability);
+    Ok(())
+}
+
+/// x86_64: COM1 is reachable through the I/O port cap, and the kernel
+/// left the UART's interrupts off (the console server enables them).
+#[cfg(target_arch = "x86_64")]
+pub fn console_uart(_env: &mut Env) -> TestResult {
+    const COM1: u16 = 0x3f8;
+    let ier = ok!(init::IO_PORTS.port_in(COM1 + 1, 1));
+    check_eq!(ier, 0, "(COM1's IER: the kernel enables no UART interrupt)");
+    ok!(init::IO_PORTS.port_in(COM1 + 5, 1));
+    Ok(())
+}
+
+/// riscv64: the console UART's page (QEMU virt, 0x1000_0000) is device
+/// untyped, at the start of one, so a console server can map it while the
+/// kernel keeps printing through it.
+#[cfg(target_arch = "riscv64")]
+pub fn console_uart(env: &mut Env) -> TestResult {
+    const UART: u64 = 0x1000_0000;
+    let found = (0..env.untyped_count())
+        .filter_map(|i| env.untyped_at(i))
+        .find(|(_, d)| d.is_device == 1 && d.paddr <= UART && UART - d.paddr < 1u64 << d.size_bits);
+    let Some((u, d)) = found else {
+        return Err(fail!("no device untyped covers the UART page {UART:#x}"));
+    };
+    check_eq!(d.paddr, UART, "(the UART's page starts its device untyped)");
+    let slot = env.slot()?;
+    ok!(u.retype(CapType::Frame, 12, init::CNODE, slot, 1));
+    let (pa, size) = ok!(Cap::<Frame>::from_slot(slot).get_address());
+    check_eq!((pa, size), (UART, 4096));
+    ok!(init::CNODE.delete(slot));
+    // The kernel still prints (through the same UART) after this.
     Ok(())
 }

@@ -100,6 +100,7 @@ tests! {
     fpu::fp_state_survives_fault,
     irq::irq_control,
     irq::io_ports,
+    irq::console_uart,
     trace::trace_call_reply,
     trace::trace_ring_overwrites,
     trace::trace_read_errors,
