@@ -10,8 +10,10 @@
 //!   one method per invocation; the argument encodings are pure and tested
 //!   on the host, the invoking methods exist on the bare-metal targets.
 //! - `sys` (bare-metal targets only): the syscall stubs, the IPC buffer and
-//!   the message operations (send, call, recv, reply-recv, ...). The crate's
-//!   only unsafe code is there: the trap and the IPC-buffer accesses.
+//!   the message operations (send, call, recv, reply-recv, ...), and
+//!   `sys::arch` (the machine's name, a thread's initial stack pointer, the
+//!   clock and cycle counters). The crate's only unsafe code is there: the
+//!   trap, the IPC-buffer accesses and the counter reads.
 //! - [`proto`]: the server protocols, each declared once with
 //!   [`protocol!`]: postcard messages in the IPC buffer, typed clients,
 //!   server dispatch traits, bulk buffers and zero-copy channels

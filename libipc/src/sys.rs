@@ -21,13 +21,20 @@
 //! - [`Message`]: a received message or reply: badge, message-info word and
 //!   its words (0..4 from registers, the rest read from the IPC buffer).
 //!
+//! - [`arch`]: the rest of what user space needs of the machine: its name,
+//!   the stack pointer a thread starts a function with, the clock and cycle
+//!   counters user mode reads, and CPU busy work timed with the clock.
+//!
 //! Every operation returns `Err(abi::Error)` for a non-zero error code; an
 //! error code this crate does not know is reported as `InvalidArgument`
 //! (it cannot happen while kernel and user space share `abi`).
 //!
-//! The unsafe code is the trap ([`syscall`]) and the raw accesses to the IPC
+//! The unsafe code is the trap ([`syscall`]), the raw accesses to the IPC
 //! buffer page, which the kernel writes too, so every access is volatile and
-//! no Rust reference to the page is ever made.
+//! no Rust reference to the page is ever made, and the counter reads of
+//! [`arch`].
+
+pub mod arch;
 
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};

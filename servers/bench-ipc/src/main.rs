@@ -11,9 +11,10 @@
 //! message word on an endpoint and a server thread answering with
 //! `ReplyRecv` (one word back: the word plus one, checked). After
 //! [`WARMUP`] untimed round trips, each of [`ITERS`] round trips is timed on
-//! its own with the cycle counter around the raw syscall (x86_64
-//! `lfence; rdtsc; lfence`, riscv64 `rdcycle`; under QEMU's TCG both count
-//! host time-stamp ticks, not guest cycles). The samples are sorted in a
+//! its own with the cycle counter around the raw syscall
+//! (`libipc::sys::arch::cycles`: x86_64 `lfence; rdtsc; lfence`, riscv64
+//! `rdcycle`; under QEMU's TCG both count host time-stamp ticks, not guest
+//! cycles). The samples are sorted in a
 //! fixed array; median and minimum are printed. The server runs on the
 //! client's scheduling context while it serves a call (donation), so a
 //! round trip involves no scheduling decision. The benchmark never fails on a
@@ -26,12 +27,13 @@
 //! VSpace with its own page tables, stack and IPC buffer. Its code is this
 //! same program: the server thread starts at [`serve`] at the address it
 //! has here. The root task holds no capabilities to the frames the kernel
-//! loaded its image into, so the image is copied: the root task parses its
-//! own ELF, the archive entry `init` (the boot archive is mapped read-only
-//! at `root_layout::ARCHIVE`), and copies each loadable segment into fresh
-//! frames (through a scratch mapping in its own VSpace), which it then maps
-//! at the segment's addresses with the segment's rights in the new VSpace,
-//! as the kernel's loader did for the root task. Copying from the archive
+//! loaded its image into, so the image is loaded again, with `os` (rint-os)
+//! as init loads a server: the root task checks its own ELF, the archive
+//! entry `init` (the boot archive is mapped read-only at
+//! `root_layout::ARCHIVE`), and copies each loadable segment into fresh
+//! frames (through `os`'s fill window in its own VSpace), which it then
+//! maps at the segment's addresses with the segment's rights in the new
+//! VSpace, as the kernel's loader did for the root task. Copying from the archive
 //! rather than from the root task's own mapping gives the server pristine
 //! statics (those of a freshly loaded program, not a snapshot of the
 //! root's), needs no linker symbols, and reads only memory nothing writes.
@@ -61,8 +63,6 @@
 mod stats;
 
 #[cfg(target_os = "none")]
-mod raw;
-#[cfg(target_os = "none")]
 mod space;
 
 /// Untimed round trips before measuring.
@@ -74,17 +74,43 @@ pub const ITERS: usize = 10_000;
 
 #[cfg(target_os = "none")]
 mod bench {
+    use core::fmt;
     use core::sync::atomic::AtomicU64;
 
-    use libipc::abi::{BootInfo, Error, MessageInfo, Rights, Syscall, regs};
+    use libipc::abi::{BootInfo, MessageInfo, Rights, Syscall, regs};
     use libipc::cap::{Cap, Endpoint, init};
-    use libipc::sys::{syscall, yield_now};
+    use libipc::sys::arch::{CYCLES_COUNTER, NAME, cycles};
+    use libipc::sys::{check, syscall, yield_now};
+    use os::Context;
     use rt::println;
 
-    use crate::raw::{self, COUNTER, NAME};
-    use crate::space::{self, Alloc, Context, Fail, Res, fail};
+    use crate::space;
     use crate::stats::{Summary, summarize};
     use crate::{ITERS, WARMUP};
+
+    /// A failed step: building the threads (`os`), or the benchmark's own.
+    #[derive(Debug)]
+    pub enum Fail {
+        Os(os::Error),
+        Bench(&'static str),
+    }
+
+    impl From<os::Error> for Fail {
+        fn from(e: os::Error) -> Fail {
+            Fail::Os(e)
+        }
+    }
+
+    impl fmt::Display for Fail {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Fail::Os(e) => e.fmt(f),
+                Fail::Bench(what) => f.write_str(what),
+            }
+        }
+    }
+
+    pub type Res<T> = Result<T, Fail>;
 
     /// The message-info word of requests and replies: label 1, one word.
     const INFO: u64 = match MessageInfo::new(1, 1, 0) {
@@ -108,35 +134,35 @@ mod bench {
     }
 
     fn run(boot: &'static BootInfo) -> Res<()> {
-        let mut a = Alloc::new(boot);
+        let mut env = space::env(boot)?;
         let mut samples = [0u64; ITERS];
 
         // Client and server in two address spaces.
         let elf = space::own_elf(boot)?;
-        let (vs, pages) = space::image_space(&mut a, elf)?;
+        let (vs, pages) = space::image_space(&mut env, elf)?;
         println!("bench-ipc: server address space: {pages} image pages copied from the archive");
-        let ep: Cap<Endpoint> = a.retype(0)?;
-        let server_ep = a.copy(ep, Rights::READ)?;
-        let server = space::start_remote(&mut a, init::CNODE, vs, serve, server_ep)?;
+        let ep: Cap<Endpoint> = env.alloc(0)?;
+        let server_ep = env.copy(ep, Rights::READ)?;
+        let server = space::start_remote(&mut env, init::CNODE, vs, serve, server_ep)?;
         let s = measure(ep, &mut samples)?;
         report("ipc_call_reply", &s);
-        server.suspend().ctx("ThreadSuspend")?;
+        server.suspend().op("ThreadSuspend")?;
 
         // The baseline: both threads in the root task's address space.
-        let ep: Cap<Endpoint> = a.retype(0)?;
-        let server_ep = a.copy(ep, Rights::READ)?;
+        let ep: Cap<Endpoint> = env.alloc(0)?;
+        let server_ep = env.copy(ep, Rights::READ)?;
         let top = LOCAL_STACK.0.as_ptr_range().end as usize as u64;
-        let server = space::start_local(&mut a, serve, top, server_ep)?;
+        let server = space::start_local(&mut env, serve, top, server_ep)?;
         let s = measure(ep, &mut samples)?;
         report("ipc_call_reply_same_as", &s);
-        server.suspend().ctx("ThreadSuspend")?;
+        server.suspend().op("ThreadSuspend")?;
         Ok(())
     }
 
     fn report(name: &str, s: &Summary) {
         println!("bench-ipc: {name}: max_cycles={} (includes timer interrupts)", s.max);
         println!(
-            "bench: {name} {NAME} median_cycles={} min_cycles={} iters={} counter={COUNTER}",
+            "bench: {name} {NAME} median_cycles={} min_cycles={} iters={} counter={CYCLES_COUNTER}",
             s.median, s.min, s.iters
         );
     }
@@ -149,7 +175,7 @@ mod bench {
         for (i, s) in samples.iter_mut().enumerate() {
             *s = round_trip(ep, i as u64)?;
         }
-        summarize(samples).ok_or(fail("no samples"))
+        summarize(samples).ok_or(Fail::Bench("no samples"))
     }
 
     /// One `Call` carrying `w`; returns the cycles it took. The server
@@ -160,15 +186,12 @@ mod bench {
         args[regs::ARG_CPTR] = ep.slot();
         args[regs::ARG_INFO] = INFO;
         args[regs::ARG_MR0] = w;
-        let t0 = raw::cycles();
+        let t0 = cycles();
         let r = syscall(Syscall::Call, args);
-        let t1 = raw::cycles();
-        if r[regs::RES_ERROR] != 0 {
-            let error = Error::try_from(r[regs::RES_ERROR]).ok();
-            return Err(Fail { what: "Call", error, at: 0 });
-        }
+        let t1 = cycles();
+        check(r[regs::RES_ERROR]).op("Call")?;
         if r[regs::RES_MR0] != w.wrapping_add(1) {
-            return Err(fail("the server's reply is not the request plus one"));
+            return Err(Fail::Bench("the server's reply is not the request plus one"));
         }
         Ok(t1.wrapping_sub(t0))
     }

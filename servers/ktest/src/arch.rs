@@ -76,11 +76,6 @@ pub mod regs {
     pub const SYSCALL_ARGS: [usize; 6] = [9, 10, 11, 12, 13, 14];
 }
 
-#[cfg(target_arch = "x86_64")]
-pub const NAME: &str = "x86_64";
-#[cfg(target_arch = "riscv64")]
-pub const NAME: &str = "riscv64";
-
 /// Linux `getpid`: a syscall number that is not a rint syscall.
 #[cfg(target_arch = "x86_64")]
 pub const LINUX_GETPID: u64 = 39;
@@ -101,18 +96,6 @@ pub const FREE_IRQ: u64 = 1;
 pub const TABLE_LEVELS: usize = 3;
 #[cfg(target_arch = "riscv64")]
 pub const TABLE_LEVELS: usize = 2;
-
-/// The stack pointer a thread starts a function with, given a 16-aligned
-/// stack top: x86_64 functions expect `rsp + 8` to be 16-aligned (as after
-/// a `call`), riscv64 functions `sp` itself.
-#[cfg(target_arch = "x86_64")]
-pub const fn initial_sp(top: u64) -> u64 {
-    top - 8
-}
-#[cfg(target_arch = "riscv64")]
-pub const fn initial_sp(top: u64) -> u64 {
-    top
-}
 
 pub fn in_region(addr: u64, region: &Range<u64>) -> bool {
     region.contains(&addr)
@@ -307,26 +290,6 @@ pub fn breakpoint_address() -> u64 {
 }
 pub fn breakpoint_resume_address() -> u64 {
     ktest_breakpoint_resume as *const () as usize as u64
-}
-
-/// A free-running counter readable in user mode (x86_64 `rdtsc`, riscv64
-/// `rdtime`), in units that differ per machine: only for ratios.
-#[cfg(target_arch = "x86_64")]
-pub fn cycles() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: `rdtsc` reads the time-stamp counter (the kernel leaves
-    // CR4.TSD clear, so user mode may); it touches no memory.
-    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
-    (u64::from(hi) << 32) | u64::from(lo)
-}
-
-#[cfg(target_arch = "riscv64")]
-pub fn cycles() -> u64 {
-    let t: u64;
-    // SAFETY: `rdtime` reads the time CSR (the kernel enables it for user
-    // mode in scounteren); it touches no memory.
-    unsafe { core::arch::asm!("rdtime {}", out(reg) t, options(nomem, nostack)) };
-    t
 }
 
 /// Trap into the kernel with any syscall number: `io` holds the number and

@@ -136,11 +136,11 @@ pub struct Env {
 fn entry_cost_once() -> u64 {
     const YIELDS: u64 = 64;
     const STEPS: u64 = 1 << 18;
-    let t0 = arch::cycles();
+    let t0 = sys::arch::clock();
     for _ in 0..YIELDS {
         sys::yield_now();
     }
-    let t1 = arch::cycles();
+    let t1 = sys::arch::clock();
     let mut x = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..STEPS {
         x ^= x << 13;
@@ -148,7 +148,7 @@ fn entry_cost_once() -> u64 {
         x ^= x << 17;
         x = core::hint::black_box(x);
     }
-    let t2 = arch::cycles();
+    let t2 = sys::arch::clock();
     let per_entry = t1.saturating_sub(t0).max(1).saturating_mul(STEPS);
     per_entry / t2.saturating_sub(t1).max(1).saturating_mul(YIELDS)
 }
@@ -414,7 +414,7 @@ impl Env {
         once.call_once(|| ChildCtx { buf, thread, a });
         let mut r = [0u64; regs::COUNT];
         r[regs::PC] = entry as usize as u64;
-        r[regs::SP] = arch::initial_sp(self.stack_top()?);
+        r[regs::SP] = sys::arch::initial_sp(self.stack_top()?);
         r[regs::ARG0] = idx as u64;
         if let Err(e) = thread.write_registers(false, &r) {
             return Err(fail!("ThreadWriteRegisters: {e:?}"));

@@ -70,7 +70,7 @@ rt::entry!(main);
 fn main(boot: &'static libipc::abi::BootInfo) {
     use rt::println;
 
-    println!("ktest: {} tests on {}", suite::TESTS.len(), arch::NAME);
+    println!("ktest: {} tests on {}", suite::TESTS.len(), libipc::sys::arch::NAME);
     let mut env = env::Env::new(boot);
     let (mut passed, mut failed) = (0usize, 0usize);
     // One line per test, written when it ends (so that what a test makes

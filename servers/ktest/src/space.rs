@@ -327,7 +327,7 @@ pub fn configure(
 pub fn entry_regs(entry: Entry, args: [u64; 4], stack_top: u64) -> [u64; regs::COUNT] {
     let mut r = [0u64; regs::COUNT];
     r[regs::PC] = entry as usize as u64;
-    r[regs::SP] = arch::initial_sp(stack_top);
+    r[regs::SP] = libipc::sys::arch::initial_sp(stack_top);
     for (i, a) in regs::CALL_ARGS.iter().zip(args) {
         r[*i] = a;
     }

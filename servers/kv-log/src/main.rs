@@ -8,8 +8,9 @@
 //! Record: tag (1 put, 2 delete), key length (1 byte), value length (2
 //! bytes, little-endian), key, value.
 //!
-//! Fault injection for the supervision test, as in kv-mem: `get` of the
-//! key `@crash` overflows the stack into its guard page.
+//! The protocol side (the ops over a store, the serve loop, the `@crash`
+//! fault injection for the supervision test) is kv-common's, shared with
+//! kv-mem.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -22,9 +23,7 @@ extern crate alloc;
 mod server {
     use alloc::vec::Vec;
 
-    use libipc::cap::Endpoint;
-    use libipc::proto::Caller;
-    use libipc::proto::kv::{self, Error, Key, KeyPage, LIST_MAX, Value};
+    use libipc::proto::kv::{Error, Key, Value};
 
     /// Largest log, in bytes.
     pub const LOG_MAX: usize = 32 * 1024;
@@ -34,21 +33,8 @@ mod server {
     rt::server!(main);
 
     fn main(start: &'static rt::Start) -> i32 {
-        let ep = match start.cap::<Endpoint>("kv") {
-            Ok(ep) => ep,
-            Err(e) => {
-                rt::println!("{e}");
-                return 2;
-            }
-        };
-        rt::println!(
-            "kv-log: append-only log of up to {LOG_MAX} bytes, serving (generation {})",
-            start.generation()
-        );
-        let mut log = Log { bytes: Vec::new(), compactions: 0 };
-        let e = kv::serve(ep, &mut log);
-        rt::println!("kv-log: receiving failed: {}", e.as_str());
-        1
+        let log = Log { bytes: Vec::new(), compactions: 0 };
+        kv_common::run(start, format_args!("append-only log of up to {LOG_MAX} bytes"), log)
     }
 
     struct Log {
@@ -141,67 +127,33 @@ mod server {
         }
     }
 
-    impl kv::Server for Log {
-        fn get(&mut self, _c: &Caller, key: Key) -> Result<Value, Error> {
-            if key.is_empty() {
-                return Err(Error::InvalidKey);
-            }
-            if key.as_slice() == b"@crash" {
-                crash();
-            }
-            let v = self.lookup(&key).ok_or(Error::NotFound)?;
-            Value::from_slice(v).ok_or(Error::NotFound)
+    impl kv_common::Store for Log {
+        const NAME: &'static str = "kv-log";
+
+        fn get(&self, key: &Key) -> Option<Value> {
+            self.lookup(key).and_then(Value::from_slice)
         }
 
-        fn put(&mut self, _c: &Caller, key: Key, value: Value) -> Result<(), Error> {
-            if key.is_empty() {
-                return Err(Error::InvalidKey);
-            }
+        fn put(&mut self, key: Key, value: Value) -> Result<(), Error> {
             self.record(PUT, &key, &value)
         }
 
-        fn delete(&mut self, _c: &Caller, key: Key) -> Result<bool, Error> {
-            if key.is_empty() {
-                return Err(Error::InvalidKey);
-            }
-            if self.lookup(&key).is_none() {
+        fn delete(&mut self, key: &Key) -> Result<bool, Error> {
+            if self.lookup(key).is_none() {
                 return Ok(false);
             }
-            self.record(DELETE, &key, &[])?;
+            self.record(DELETE, key, &[])?;
             Ok(true)
         }
 
-        fn list_keys(&mut self, _c: &Caller, after: Option<Key>) -> Result<KeyPage, Error> {
+        fn keys_after(&self, after: Option<&Key>) -> impl Iterator<Item = Key> + '_ {
             let keys = self.live_keys();
-            let from = match &after {
+            let from = match after {
                 None => 0,
                 Some(a) => keys.partition_point(|k| k <= a),
             };
-            let mut page = KeyPage::default();
-            for k in keys.iter().skip(from) {
-                if page.keys.len() == LIST_MAX {
-                    page.more = true;
-                    break;
-                }
-                let _ = page.keys.push(*k);
-            }
-            Ok(page)
+            keys.into_iter().skip(from)
         }
-    }
-
-    /// Fault on purpose: recurse until the stack runs into its guard page.
-    fn crash() -> ! {
-        rt::println!("kv-log: crashing on purpose (key @crash): overflowing the stack");
-        let n = deep(1);
-        panic!("the stack did not overflow ({n})");
-    }
-
-    fn deep(n: u64) -> u64 {
-        let frame = core::hint::black_box([n; 64]);
-        if core::hint::black_box(n) == 0 {
-            return 0;
-        }
-        deep(n + 1).wrapping_add(frame[7])
     }
 }
 

@@ -1,11 +1,9 @@
 //! kv-mem: a key-value server speaking libipc's `kv` protocol, keeping its
 //! entries in a sorted array on the heap (binary search; at most
 //! [`CAPACITY`] keys, then `NoSpace`). Everything lives in memory: a
-//! restart starts empty.
-//!
-//! Fault injection for the supervision test: `get` of the key `@crash`
-//! faults on purpose (it overflows its stack into the guard page), so init
-//! sees a page fault and restarts the server.
+//! restart starts empty. The protocol side (the ops over a store, the
+//! serve loop, the `@crash` fault injection for the supervision test) is
+//! kv-common's, shared with kv-log.
 
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -18,9 +16,7 @@ extern crate alloc;
 mod server {
     use alloc::vec::Vec;
 
-    use libipc::cap::Endpoint;
-    use libipc::proto::Caller;
-    use libipc::proto::kv::{self, Error, Key, KeyPage, LIST_MAX, Value};
+    use libipc::proto::kv::{Error, Key, Value};
 
     /// Most keys.
     pub const CAPACITY: usize = 64;
@@ -28,50 +24,30 @@ mod server {
     rt::server!(main);
 
     fn main(start: &'static rt::Start) -> i32 {
-        let ep = match start.cap::<Endpoint>("kv") {
-            Ok(ep) => ep,
-            Err(e) => {
-                rt::println!("{e}");
-                return 2;
-            }
-        };
-        rt::println!(
-            "kv-mem: sorted array, up to {CAPACITY} keys, serving (generation {})",
-            start.generation()
-        );
-        let mut store = Store { entries: Vec::new() };
-        let e = kv::serve(ep, &mut store);
-        rt::println!("kv-mem: receiving failed: {}", e.as_str());
-        1
+        let store = Sorted { entries: Vec::new() };
+        kv_common::run(start, format_args!("sorted array, up to {CAPACITY} keys"), store)
     }
 
-    struct Store {
+    struct Sorted {
         /// Sorted by key.
         entries: Vec<(Key, Value)>,
     }
 
-    impl Store {
+    impl Sorted {
         fn find(&self, key: &Key) -> Result<usize, usize> {
             self.entries.binary_search_by(|(k, _)| k.as_slice().cmp(key.as_slice()))
         }
     }
 
-    impl kv::Server for Store {
-        fn get(&mut self, _c: &Caller, key: Key) -> Result<Value, Error> {
-            if key.is_empty() {
-                return Err(Error::InvalidKey);
-            }
-            if key.as_slice() == b"@crash" {
-                crash();
-            }
-            let i = self.find(&key).map_err(|_| Error::NotFound)?;
-            self.entries.get(i).map(|(_, v)| *v).ok_or(Error::NotFound)
+    impl kv_common::Store for Sorted {
+        const NAME: &'static str = "kv-mem";
+
+        fn get(&self, key: &Key) -> Option<Value> {
+            let i = self.find(key).ok()?;
+            self.entries.get(i).map(|(_, v)| *v)
         }
 
-        fn put(&mut self, _c: &Caller, key: Key, value: Value) -> Result<(), Error> {
-            if key.is_empty() {
-                return Err(Error::InvalidKey);
-            }
+        fn put(&mut self, key: Key, value: Value) -> Result<(), Error> {
             match self.find(&key) {
                 Ok(i) => {
                     if let Some(e) = self.entries.get_mut(i) {
@@ -89,11 +65,8 @@ mod server {
             Ok(())
         }
 
-        fn delete(&mut self, _c: &Caller, key: Key) -> Result<bool, Error> {
-            if key.is_empty() {
-                return Err(Error::InvalidKey);
-            }
-            match self.find(&key) {
+        fn delete(&mut self, key: &Key) -> Result<bool, Error> {
+            match self.find(key) {
                 Ok(i) => {
                     self.entries.remove(i);
                     Ok(true)
@@ -102,41 +75,16 @@ mod server {
             }
         }
 
-        fn list_keys(&mut self, _c: &Caller, after: Option<Key>) -> Result<KeyPage, Error> {
-            let from = match &after {
+        fn keys_after(&self, after: Option<&Key>) -> impl Iterator<Item = Key> + '_ {
+            let from = match after {
                 None => 0,
                 Some(k) => match self.find(k) {
                     Ok(i) => i + 1,
                     Err(i) => i,
                 },
             };
-            let mut page = KeyPage::default();
-            for (k, _) in self.entries.iter().skip(from) {
-                if page.keys.len() == LIST_MAX {
-                    page.more = true;
-                    break;
-                }
-                let _ = page.keys.push(*k);
-            }
-            Ok(page)
+            self.entries.iter().skip(from).map(|(k, _)| *k)
         }
-    }
-
-    /// Fault on purpose: recurse until the stack runs into its guard page
-    /// (a page fault, which init handles).
-    fn crash() -> ! {
-        rt::println!("kv-mem: crashing on purpose (key @crash): overflowing the stack");
-        let n = deep(1);
-        // Never reached: the recursion faults first.
-        panic!("the stack did not overflow ({n})");
-    }
-
-    fn deep(n: u64) -> u64 {
-        let frame = core::hint::black_box([n; 64]);
-        if core::hint::black_box(n) == 0 {
-            return 0;
-        }
-        deep(n + 1).wrapping_add(frame[7])
     }
 }
 

@@ -23,8 +23,8 @@
 //! clock: later than the deadline is a miss. Jobs whose deadline passed
 //! before the task even got to them count as misses too (it skips them,
 //! as a real-time task that cannot catch up would). The clock is the
-//! counter user mode reads (`raw::clock`, `BootInfo::clock_hz` ticks per
-//! second), the one the kernel's own time comes from.
+//! counter user mode reads (`libipc::sys::arch::clock`, `BootInfo::clock_hz`
+//! ticks per second), the one the kernel's own time comes from.
 //!
 //! **Why it shows the policies apart.** Under joint, the task's EDF context
 //! preempts the hogs at each release (only the RR reserve's 1 ms in 10 ms
@@ -41,9 +41,6 @@
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
-
-#[cfg(target_os = "none")]
-mod raw;
 
 /// CPU hogs, and their round-robin quantum.
 pub const HOGS: usize = 6;
@@ -62,10 +59,11 @@ mod exp {
     use libipc::abi::sched::Params;
     use libipc::abi::{BootInfo, Error, MessageInfo, Rights, Syscall};
     use libipc::cap::{self, Cap, Endpoint, Frame, ObjectType, Thread, init};
-    use libipc::sys;
+    use libipc::sys::{self, arch::NAME, arch::clock, arch::work};
+    use os::arch::{Start, initial_regs};
+    use os::elf::Machine;
     use rt::println;
 
-    use crate::raw::{self, NAME, regs};
     use crate::{BUDGET_MS, HOG_QUANTUM_MS, HOGS, JOBS, PERIOD_MS, WORK_MS};
 
     const PAGE: u64 = 4096;
@@ -107,28 +105,10 @@ mod exp {
         (u128::from(t) * 1_000_000 / u128::from(CLOCK_HZ.load(Ordering::Relaxed).max(1))) as u64
     }
 
-    /// `steps` steps of CPU work.
-    fn work(steps: u64) -> u64 {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..steps {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-        }
-        core::hint::black_box(x)
-    }
-
     /// Steps of [`work`] in `ms` milliseconds, measured now (nothing else
     /// runs yet): the fastest of five.
     fn calibrate(ms: u64) -> u64 {
-        const STEPS: u64 = 1 << 16;
-        let mut best = u64::MAX;
-        for _ in 0..5 {
-            let t0 = raw::clock();
-            work(STEPS);
-            best = best.min(raw::clock().wrapping_sub(t0).max(1));
-        }
-        (u128::from(STEPS) * u128::from(ticks(ms)) / u128::from(best)) as u64
+        sys::arch::calibrate(ticks(ms), 5)
     }
 
     /// Hog `i`: count loops forever.
@@ -148,19 +128,19 @@ mod exp {
         let period = ticks(PERIOD_MS);
         let deadline = period;
         let steps = WORK_STEPS.load(Ordering::Relaxed);
-        let t0 = raw::clock();
+        let t0 = clock();
         let (mut k, mut jobs, mut misses, mut worst, mut sum) = (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut ran = 0u64;
         while k < JOBS {
             let release = t0 + k * period;
             // Not released yet (a quarter period of slack: the kernel's
             // replenishment may come a hair before the clock says so).
-            if raw::clock().wrapping_add(period / 4) < release {
+            if clock().wrapping_add(period / 4) < release {
                 sys::yield_now();
                 continue;
             }
             work(steps);
-            let done = raw::clock();
+            let done = clock();
             let response = done.saturating_sub(release);
             jobs += 1;
             ran += 1;
@@ -254,11 +234,15 @@ mod exp {
             let (f, va) = self.ipc_buffer()?;
             t.configure(init::CNODE, init::VSPACE, f, va).map_err(|_| "ThreadConfigure failed")?;
             init::SCHED_CONTROL.configure(t, params).map_err(|_| "SchedControlConfigure failed")?;
-            let mut r = [0u64; regs::COUNT];
-            r[regs::PC] = entry as usize as u64;
-            r[regs::SP] = raw::initial_sp(stack_top(i));
-            r[regs::ARG0] = arg;
-            t.write_registers(false, &r).map_err(|_| "ThreadWriteRegisters failed")?;
+            let start = Start {
+                pc: entry as usize as u64,
+                sp: sys::arch::initial_sp(stack_top(i)),
+                args: [arg, 0, 0, 0, 0, 0],
+                tls: 0,
+            };
+            let (r, n) = initial_regs(Machine::native(), &start);
+            let r = r.get(..n).unwrap_or(&[]);
+            t.write_registers(false, r).map_err(|_| "ThreadWriteRegisters failed")?;
             Ok(t)
         }
     }

@@ -20,49 +20,30 @@ use libipc::abi::trace::{Event, MAX_EVENTS_PER_READ};
 use libipc::abi::{CPtr, Error, Invocation, Rights, TraceKind};
 use libipc::cap::{Cap, SchedControl, Thread, init};
 use libipc::sys;
+use libipc::sys::arch::{calibrate, clock, work};
 
-use crate::arch;
 use crate::env::{Env, best_effort, child_ctx, child_exit, mi};
 use crate::fmt::{Fail, TestResult};
 
 const MS: u64 = 1_000_000;
 
-/// The clock (`arch::cycles`) ticks in `ms` milliseconds.
+/// The clock ([`clock`]) ticks in `ms` milliseconds.
 fn ticks(env: &Env, ms: u64) -> u64 {
     env.boot.clock_hz.max(1_000_000) / 1000 * ms
 }
 
 /// Spin for `t` ticks of the clock (time passing, whoever runs).
 fn spin(t: u64) {
-    let start = arch::cycles();
-    while arch::cycles().wrapping_sub(start) < t {
+    let start = clock();
+    while clock().wrapping_sub(start) < t {
         core::hint::spin_loop();
     }
-}
-
-/// `steps` steps of CPU work (xorshift), however long it takes to get
-/// them done; returns the result so the work is not optimised away.
-fn work(steps: u64) -> u64 {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..steps {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-    }
-    core::hint::black_box(x)
 }
 
 /// Steps of [`work`] this CPU does in `ms` milliseconds (measured by the
 /// root task while nothing else runs; the fastest of three).
 fn steps_for(env: &Env, ms: u64) -> u64 {
-    const STEPS: u64 = 1 << 16;
-    let mut best = u64::MAX;
-    for _ in 0..3 {
-        let t0 = arch::cycles();
-        work(STEPS);
-        best = best.min(arch::cycles().wrapping_sub(t0).max(1));
-    }
-    (u128::from(STEPS) * u128::from(ticks(env, ms)) / u128::from(best)) as u64
+    calibrate(ticks(env, ms), 3)
 }
 
 /// The sequence number the next trace event gets.
@@ -236,8 +217,8 @@ pub fn sched_budget_enforced(env: &mut Env) -> TestResult {
     ok!(h.thread.resume());
     let mut untils = [0u64; 7];
     let mut n = 0;
-    let deadline = arch::cycles() + ticks(env, 5_000);
-    while n < untils.len() && arch::cycles() < deadline {
+    let deadline = clock() + ticks(env, 5_000);
+    while n < untils.len() && clock() < deadline {
         // The hog preempts this (round-robin) thread whenever it has budget.
         sys::yield_now();
         scan(&mut seq, |e| {
@@ -363,8 +344,8 @@ pub fn sched_classification(env: &mut Env) -> TestResult {
     CPU_BOUND.store(1, Ordering::Relaxed);
     ok!(n.signal());
     let (mut promoted, mut demoted) = (None, false);
-    let deadline = arch::cycles() + ticks(env, 5_000);
-    while !demoted && arch::cycles() < deadline {
+    let deadline = clock() + ticks(env, 5_000);
+    while !demoted && clock() < deadline {
         sys::yield_now();
         scan(&mut seq, |e| {
             if e.kind() == Some(TraceKind::Reclassify) && e.thread == addr {

@@ -43,6 +43,15 @@ fn put(p: &mut Process, sys: &mut Sys, stderr: bool, buf: u64, len: u64) -> Resu
     Ok(done)
 }
 
+/// Entry `i` of the process's iovec array at `iov`; `None` where it is
+/// not readable.
+fn iovec(p: &mut Process, sys: &mut Sys, iov: u64, i: u64) -> Option<Iovec> {
+    let mut raw = [0u8; size_of::<Iovec>()];
+    let at = iov.wrapping_add(i * size_of::<Iovec>() as u64);
+    p.mm.read(&mut sys.env, &mut sys.pool, at, &mut raw).ok()?;
+    Iovec::read_from_bytes(&raw).ok()
+}
+
 /// `write(fd, buf, count)`.
 pub fn write(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     let [fd, buf, count, ..] = c.args;
@@ -62,12 +71,9 @@ pub fn writev(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     }
     let mut total = 0u64;
     for i in 0..iovcnt {
-        let mut raw = [0u8; size_of::<Iovec>()];
-        let at = iov.wrapping_add(i * size_of::<Iovec>() as u64);
-        if p.mm.read(&mut sys.env, &mut sys.pool, at, &mut raw).is_err() {
+        let Some(v) = iovec(p, sys, iov, i) else {
             return if total == 0 { err(EFAULT) } else { Action::Return(total) };
-        }
-        let Ok(v) = Iovec::read_from_bytes(&raw) else { return err(EFAULT) };
+        };
         if v.iov_len == 0 {
             continue;
         }
@@ -113,12 +119,7 @@ pub fn readv(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     }
     let mut total = 0u64;
     for i in 0..iovcnt {
-        let mut raw = [0u8; size_of::<Iovec>()];
-        let at = iov.wrapping_add(i * size_of::<Iovec>() as u64);
-        if p.mm.read(&mut sys.env, &mut sys.pool, at, &mut raw).is_err() {
-            return err(EFAULT);
-        }
-        let Ok(v) = Iovec::read_from_bytes(&raw) else { return err(EFAULT) };
+        let Some(v) = iovec(p, sys, iov, i) else { return err(EFAULT) };
         total = match total.checked_add(v.iov_len) {
             Some(t) if t <= i64::MAX as u64 => t,
             _ => return err(EINVAL),
