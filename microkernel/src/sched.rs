@@ -17,8 +17,8 @@
 //! at all (the context stays ready while its runner changes); the server's
 //! own context stays blocked meanwhile. Nested calls pass the context on. A
 //! call cut short (suspend, destroy, a receiver dropping an old caller)
-//! gives the context back the same way. A server that is already running
-//! on a lent context when it takes another call keeps that one.
+//! gives the context back the same way; a receiver that dropped an old
+//! caller this way runs the new call on the new caller's context.
 //!
 //! **Scheduling points.** Kernel code changes thread states as before and
 //! calls [`Kernel::wake`] and [`Kernel::deschedule`]; those only mark the
@@ -243,10 +243,16 @@ impl Kernel {
     }
 
     /// Caller `c` called `r`, which now runs on `c`'s context until it
-    /// replies (donation). `r` must be on its own context: a receiver
-    /// still holding another caller's keeps that one (and `c`'s context
-    /// waits with `c`).
+    /// replies (donation). `r` is on its own context, or on none: a
+    /// receiver that dropped an earlier caller (a plain `Recv` without
+    /// replying) gave that caller's context back when the new call arrived
+    /// (`endpoint::cancel_reply_wait`), and takes its own again here before
+    /// the loan. A receiver on any other context keeps it (and `c`'s
+    /// context waits with `c`); no path leads there today.
     pub fn lend(&mut self, c: u64, r: u64) {
+        if tcb(r).get().on_sc == SC_NONE && tcb(r).get().lent == SC_NONE {
+            self.attach_own(r);
+        }
         let x = tcb(c).get().on_sc;
         let own = tcb(r).get().sc;
         if x == SC_NONE
