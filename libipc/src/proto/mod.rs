@@ -22,8 +22,10 @@
 //!   (a function, for tests and in-process servers) on every target, and on
 //!   bare metal `Endpoint` (a `Call` on an endpoint cap) and `serve` (the
 //!   server's receive-dispatch-reply loop).
+//! - [`grant`]: a transport that sends capabilities with a request.
 //! - The protocols: [`kv`] (a small key-value store), [`init`] (init's
-//!   name service and exit). [`DECLARED`] lists every protocol's name and
+//!   name service and exit), [`mem`] (the memory server), [`process`] (the
+//!   process server). [`DECLARED`] lists every protocol's name and
 //!   version, for the image builder's checks.
 //!
 //! Errors: every protocol's error enum has a [`ProtoError`] variant first
@@ -41,8 +43,11 @@ pub mod bounded;
 pub mod bulk;
 pub mod channel;
 mod declare;
+pub mod grant;
 pub mod init;
 pub mod kv;
+pub mod mem;
+pub mod process;
 pub mod transport;
 pub mod wire;
 
@@ -215,6 +220,8 @@ pub struct Declared {
 pub const DECLARED: &[Declared] = &[
     Declared { name: kv::NAME, version: kv::VERSION },
     Declared { name: init::NAME, version: init::VERSION },
+    Declared { name: mem::NAME, version: mem::VERSION },
+    Declared { name: process::NAME, version: process::VERSION },
 ];
 
 /// The declaration of protocol `name`.
