@@ -212,7 +212,7 @@ impl Buddy {
 }
 
 #[cfg(target_os = "none")]
-pub use bare::PoolOps;
+pub use bare::{Pool, PoolOps};
 
 #[cfg(target_os = "none")]
 mod bare {
@@ -245,6 +245,79 @@ mod bare {
 
         fn merge(&mut self, slot: u64) -> Result<()> {
             self.pool.revoke(slot).op("CNodeRevoke (buddy merge)")
+        }
+    }
+
+    /// A server's memory pool: a buddy allocator whose nodes live in a
+    /// pool CNode, set up from the untyped caps the server was given.
+    pub struct Pool {
+        pub ops: PoolOps,
+        pub buddy: Buddy,
+    }
+
+    impl Pool {
+        /// Carve a pool CNode of `radix` slots from `ut` (CPtrs into
+        /// `root` are slot indices; `slots` are its free slots), then hand
+        /// all that is left of `ut` to the buddy: untouched untyped caps
+        /// whole (moved into the pool CNode), the free part of a carved one
+        /// as naturally aligned blocks (at most 16 per untyped; the
+        /// smallest pieces are left out). `ut` is empty afterwards.
+        pub fn new(
+            root: Cap<CNode>,
+            ut: &mut crate::UntypedAlloc,
+            slots: &mut SlotAlloc,
+            radix: u8,
+        ) -> Result<Pool> {
+            let pool_slot = slots.alloc()?;
+            let pool: Cap<CNode> = ut.carve(radix, root, pool_slot)?;
+            let ops = PoolOps { root, pool, scratch: slots.alloc()? };
+            let mut buddy = Buddy::new(SlotAlloc::new(1, 1 << radix), 12);
+            let n = ut.entries().count();
+            for i in 0..n {
+                let Some(e) = ut.entry(i).copied() else { continue };
+                if e.device {
+                    continue;
+                }
+                if e.watermark == 0 {
+                    let ps = buddy.root_slot()?;
+                    pool.move_(ps, root, e.slot).op("CNodeMove (a pool root)")?;
+                    buddy.add_root(ps, e.size_bits)?;
+                } else {
+                    let mut blocks = [(0u64, 0u8); 16];
+                    let k = crate::untyped::free_blocks(e.watermark, e.size_bits, 12, &mut blocks);
+                    for &(_, bits) in blocks.iter().take(k) {
+                        let ps = buddy.root_slot()?;
+                        ut.carve_from::<Untyped>(i, bits, pool, ps)?;
+                        buddy.add_root(ps, bits)?;
+                    }
+                }
+                ut.exhaust(i);
+            }
+            Ok(Pool { ops, buddy })
+        }
+
+        /// A block of at least `2^bits` bytes, its cap moved into the empty
+        /// root slot `slot` (where it is invoked to carve).
+        pub fn take(&mut self, bits: u8, slot: u64) -> Result<BlockRef> {
+            let b = self.buddy.alloc(bits, &mut self.ops)?;
+            if let Err(e) = self.ops.root.move_(slot, self.ops.pool, b.slot) {
+                let _ = self.buddy.free(b, &mut self.ops);
+                return Err(crate::Error::Kernel {
+                    op: "CNodeMove (a block out)",
+                    error: e,
+                    at: 0,
+                });
+            }
+            Ok(b)
+        }
+
+        /// Give block `b` back from root slot `slot`: revoke it (everything
+        /// carved from it, and every copy of those caps, goes), move it
+        /// back into the pool and free it.
+        pub fn give_back(&mut self, b: BlockRef, slot: u64) -> Result<()> {
+            self.ops.root.revoke(slot).op("CNodeRevoke (a block)")?;
+            self.ops.pool.move_(b.slot, self.ops.root, slot).op("CNodeMove (a block back)")?;
+            self.buddy.free(b, &mut self.ops)
         }
     }
 }
