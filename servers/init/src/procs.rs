@@ -25,6 +25,10 @@ use crate::fail::{Fail, Res};
 /// Read-only, read-write.
 const RO: Rights = Rights::READ;
 const RW: Rights = Rights::READ.union(Rights::WRITE);
+/// A server's own copy of an endpoint it provides: receive, call, and hand
+/// out copies that may send caps (the process server gives its processes
+/// such copies of its endpoint).
+const SERVE: Rights = RW.union(Rights::GRANT);
 /// What a server's copy of init's endpoint may do: call, and send caps
 /// (`register`).
 const TO_INIT: Rights = Rights::WRITE.union(Rights::GRANT);
@@ -213,7 +217,7 @@ fn build(
     for (k, svc) in s.provides.iter().enumerate() {
         let ep: Cap<Endpoint> = e.alloc(0).map_err(quota)?;
         let slot = take(&mut child)?;
-        put(cnode.copy(slot, root::CNODE, ep.slot(), RW), "a provided endpoint")?;
+        put(cnode.copy(slot, root::CNODE, ep.slot(), SERVE), "a provided endpoint")?;
         if let Some(x) = p.provided.get_mut(k) {
             *x = Some(ep);
         }
