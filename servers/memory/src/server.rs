@@ -42,6 +42,19 @@ const TABLE_LEVELS: u32 = if cfg!(target_arch = "x86_64") { 3 } else { 2 };
 const NOTIFY_SLOT: u64 = 1;
 /// Largest space CNode radix (slots for 16384 pages).
 const SPACE_RADIX_MAX: u8 = 14;
+/// Heap the server keeps free: below it, it maps no more pages (its
+/// bookkeeping grows with them) rather than fail an allocation.
+const HEAP_RESERVE: usize = 32 * 1024;
+
+/// Whether the server's heap has room for the bookkeeping of more pages.
+fn heap_ok() -> bool {
+    let (_, free) = rt::heap::usage();
+    if free < HEAP_RESERVE {
+        rt::println!("memory: its heap is nearly full ({free} bytes free): no more pages mapped");
+        return false;
+    }
+    true
+}
 
 static ZERO: [u8; PAGE as usize] = [0; PAGE as usize];
 
@@ -352,7 +365,7 @@ impl Memory {
             return Err(mem::Error::NoCap);
         }
         let bits = quota_bits(quota)?;
-        if self.spaces.len() >= MAX_SPACES || self.slots.free_count() < 3 {
+        if self.spaces.len() >= MAX_SPACES || self.slots.free_count() < 3 || !heap_ok() {
             return Err(mem::Error::TooMany);
         }
         let block_slot = self.slots.alloc().map_err(|_| mem::Error::TooMany)?;
@@ -537,7 +550,7 @@ impl Memory {
         if pages == 0 || pages > mem::SHM_PAGES_MAX {
             return Err(mem::Error::BadSize);
         }
-        if self.shm.len() >= MAX_SHM {
+        if self.shm.len() >= MAX_SHM || !heap_ok() {
             return Err(mem::Error::TooMany);
         }
         let s = self.s;
@@ -634,6 +647,9 @@ fn new_page(
     va: u64,
     prot: Prot,
 ) -> Result<(), Reason> {
+    if !heap_ok() {
+        return Err(Reason::Internal);
+    }
     let slot = sp.cslots.alloc().map_err(|_| Reason::QuotaExceeded)?;
     let frame: Cap<Frame> = Cap::from_slot(s.frame);
     if let Some(f) = sp.spare.pop() {
@@ -721,6 +737,9 @@ fn map_copy(
     va: u64,
     prot: Prot,
 ) -> Result<(), mem::Error> {
+    if !heap_ok() {
+        return Err(mem::Error::TooMany);
+    }
     let slot = sp.cslots.alloc().map_err(|_| mem::Error::QuotaExceeded)?;
     let fail = |sp: &mut Space, e| {
         let _ = ROOT.delete(s.frame);
