@@ -101,6 +101,9 @@ pub struct Program {
     pub restart: Option<Spanned<RestartSpec>>,
     #[serde(default)]
     pub files: Vec<Spanned<String>>,
+    /// Program arguments, passed in the start info (`StartInfo::args`).
+    #[serde(default)]
+    pub args: Vec<Spanned<String>>,
     #[serde(default)]
     pub irqs: Vec<Spanned<IrqSpec>>,
     #[serde(default)]
@@ -526,6 +529,7 @@ impl Program {
             .or(self.stack.as_ref().map(|x| ("stack", x.span())))
             .or(self.restart.as_ref().map(|x| ("restart", x.span())))
             .or(first(&self.files).map(|s| ("files", s)))
+            .or(first(&self.args).map(|s| ("args", s)))
             .or(self.irqs.first().map(|x| ("irqs", x.span())))
             .or(self.ioports.first().map(|x| ("ioports", x.span())))
             .or(self.mmio.first().map(|x| ("mmio", x.span())))
@@ -886,6 +890,21 @@ impl Manifest {
                 }
                 push(&mut srv.files, n).map_err(|m| pl.err(Some(f.span()), fat, m))?;
             }
+            for (k, a) in p.args.iter().enumerate() {
+                let aat = at(&format!("args[{k}]"));
+                let arg = libipc::start::Arg::from_str(a.get_ref()).ok_or_else(|| {
+                    pl.err(
+                        Some(a.span()),
+                        aat.clone(),
+                        format!(
+                            "{:?} is longer than {} bytes",
+                            a.get_ref(),
+                            libipc::start::ARG_LEN
+                        ),
+                    )
+                })?;
+                push(&mut srv.args, arg).map_err(|m| pl.err(Some(a.span()), aat, m))?;
+            }
             for (k, q) in p.irqs.iter().enumerate() {
                 let qat = at(&format!("irqs[{k}]"));
                 let (line, arch_spec) = match q.get_ref() {
@@ -1146,6 +1165,19 @@ mod tests {
 
     fn server(extra: &str) -> String {
         format!("{HEAD}[[program]]\nname = \"s\"\npackage = \"p\"\n{extra}")
+    }
+
+    #[test]
+    fn plan_args_are_passed_and_bounded() {
+        let plan =
+            plan_of(&server("args = [\"fault-injection\", \"b\"]\n"), "x86_64").expect("plan");
+        let argv: Vec<&str> = plan.servers[0].args.iter().map(|a| a.as_str()).collect();
+        assert_eq!(argv, ["fault-injection", "b"]);
+        let e = plan_err(&server(&format!("args = [\"{}\"]\n", "x".repeat(49))));
+        assert!(e.contains("program[1].args[0]") && e.contains("longer than 48 bytes"), "{e}");
+        let e =
+            plan_err(&server("args = [\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]\n"));
+        assert!(e.contains("program[1].args[8]"), "{e}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::proto::{List, Str};
 /// The archive entry holding the plan.
 pub const ENTRY: &str = "boot.plan";
 /// The plan format's version; init refuses another.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Longest name (an archive entry's, a service's, a protocol's).
 pub const NAME_MAX: usize = 40;
@@ -66,6 +66,9 @@ pub struct Server {
     pub needs: List<Service, MAX_NEEDS>,
     /// Archive entries mapped read-only into it.
     pub files: List<Name, MAX_FILES>,
+    /// Its program arguments (the manifest's `args`), passed on in its
+    /// start info (`StartInfo::args.argv`).
+    pub args: List<crate::start::Arg, { crate::start::ARGS_MAX }>,
     /// Interrupt lines whose handler caps it gets.
     pub irqs: List<u32, MAX_IRQS>,
     /// I/O port ranges (x86_64).

@@ -182,8 +182,8 @@ pub type Arg = Str<ARG_LEN>;
 pub type EnvVar = Str<ENV_LEN>;
 
 /// A program's arguments and environment: what the process server's
-/// `spawn` passes on (init passes none: servers are configured by their
-/// manifest entry).
+/// `spawn` passes on; for servers init starts, the `args` of their
+/// manifest entry (no environment).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Args {
     pub argv: List<Arg, ARGS_MAX>,

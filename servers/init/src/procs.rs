@@ -202,6 +202,7 @@ fn build(
         cnode_radix: st::CNODE_RADIX,
         heap,
         stack: Area { vaddr: layout::STACK_TOP - s.stack, size: s.stack },
+        args: st::Args { argv: s.args.clone(), ..Default::default() },
         ..Default::default()
     });
     let cnode = child.cnode;

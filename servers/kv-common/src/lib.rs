@@ -8,9 +8,11 @@
 //! - [`run`] (bare metal): a server's `main` after `rt::server!`: the `kv`
 //!   endpoint from the start info, the greeting line, `kv::serve` until
 //!   receiving fails (exit code 1; 2 without the endpoint).
-//! - Fault injection for the supervision test: `get` of the key `@crash`
-//!   overflows the stack into its guard page, so init sees a page fault
-//!   and restarts the server.
+//! - Fault injection for the supervision test, only when the server's
+//!   manifest entry has `args = ["fault-injection"]` ([`FAULT_INJECTION`]):
+//!   `get` of the key `@crash` then overflows the stack into its guard
+//!   page, so init sees a page fault and restarts the server. Without it
+//!   `@crash` is an ordinary key: no client can crash a production store.
 //!
 //! Pure but for [`run`] and the crash: the op handling is tested on the
 //! host with a toy store.
@@ -24,8 +26,12 @@ extern crate std;
 use libipc::proto::Caller;
 use libipc::proto::kv::{self, Error, Key, KeyPage, LIST_MAX, Value};
 
-/// The key whose `get` crashes the server on purpose.
+/// The key whose `get` crashes the server on purpose (with fault
+/// injection on).
 pub const CRASH_KEY: &[u8] = b"@crash";
+
+/// The program argument that turns fault injection on.
+pub const FAULT_INJECTION: &str = "fault-injection";
 
 /// How one server stores its entries. Keys handed to it are never empty.
 pub trait Store {
@@ -48,7 +54,18 @@ pub trait Store {
 }
 
 /// A [`Store`] serving the `kv` protocol.
-pub struct Kv<S>(pub S);
+pub struct Kv<S> {
+    pub store: S,
+    /// `get("@crash")` faults on purpose (the supervision test).
+    pub fault_injection: bool,
+}
+
+impl<S> Kv<S> {
+    /// Serve `store`, without fault injection.
+    pub fn new(store: S) -> Self {
+        Kv { store, fault_injection: false }
+    }
+}
 
 /// The first page of `keys`: up to `LIST_MAX` of them, and whether more
 /// follow.
@@ -69,28 +86,28 @@ impl<S: Store> kv::Server for Kv<S> {
         if key.is_empty() {
             return Err(Error::InvalidKey);
         }
-        if key.as_slice() == CRASH_KEY {
+        if self.fault_injection && key.as_slice() == CRASH_KEY {
             crash(S::NAME);
         }
-        self.0.get(&key).ok_or(Error::NotFound)
+        self.store.get(&key).ok_or(Error::NotFound)
     }
 
     fn put(&mut self, _c: &Caller, key: Key, value: Value) -> Result<(), Error> {
         if key.is_empty() {
             return Err(Error::InvalidKey);
         }
-        self.0.put(key, value)
+        self.store.put(key, value)
     }
 
     fn delete(&mut self, _c: &Caller, key: Key) -> Result<bool, Error> {
         if key.is_empty() {
             return Err(Error::InvalidKey);
         }
-        self.0.delete(&key)
+        self.store.delete(&key)
     }
 
     fn list_keys(&mut self, _c: &Caller, after: Option<Key>) -> Result<KeyPage, Error> {
-        Ok(page(self.0.keys_after(after.as_ref())))
+        Ok(page(self.store.keys_after(after.as_ref())))
     }
 }
 
@@ -106,8 +123,10 @@ pub fn run<S: Store>(start: &rt::Start, about: core::fmt::Arguments<'_>, store: 
             return 2;
         }
     };
-    rt::println!("{}: {about}, serving (generation {})", S::NAME, start.generation());
-    let e = kv::serve(ep, &mut Kv(store));
+    let fault_injection = start.info.args.argv.iter().any(|a| a.as_str() == FAULT_INJECTION);
+    let injecting = if fault_injection { ", fault injection on" } else { "" };
+    rt::println!("{}: {about}, serving (generation {}){injecting}", S::NAME, start.generation());
+    let e = kv::serve(ep, &mut Kv { store, fault_injection });
     rt::println!("{}: receiving failed: {}", S::NAME, e.as_str());
     1
 }
@@ -167,6 +186,15 @@ mod tests {
         }
     }
 
+    #[test]
+    fn crash_key_is_ordinary_without_fault_injection() {
+        let c = Caller::default();
+        let mut kv = Kv::new(Map(BTreeMap::new()));
+        assert_eq!(kv.get(&c, key("@crash")), Err(Error::NotFound));
+        kv.put(&c, key("@crash"), value("kept")).expect("put");
+        assert_eq!(kv.get(&c, key("@crash")), Ok(value("kept")));
+    }
+
     fn key(s: &str) -> Key {
         Key::from_slice(s.as_bytes()).expect("short key")
     }
@@ -177,17 +205,17 @@ mod tests {
 
     #[test]
     fn empty_keys_never_reach_the_store() {
-        let mut kv = Kv(Map(BTreeMap::new()));
+        let mut kv = Kv::new(Map(BTreeMap::new()));
         let c = Caller::default();
         assert_eq!(kv.get(&c, Key::default()), Err(Error::InvalidKey));
         assert_eq!(kv.put(&c, Key::default(), value("v")), Err(Error::InvalidKey));
         assert_eq!(kv.delete(&c, Key::default()), Err(Error::InvalidKey));
-        assert!(kv.0.0.is_empty());
+        assert!(kv.store.0.is_empty());
     }
 
     #[test]
     fn ops_reach_the_store() {
-        let mut kv = Kv(Map(BTreeMap::new()));
+        let mut kv = Kv::new(Map(BTreeMap::new()));
         let c = Caller::default();
         assert_eq!(kv.get(&c, key("a")), Err(Error::NotFound));
         assert_eq!(kv.put(&c, key("a"), value("1")), Ok(()));
@@ -216,7 +244,7 @@ mod tests {
 
     #[test]
     fn list_keys_starts_after_the_given_key() {
-        let mut kv = Kv(Map(BTreeMap::new()));
+        let mut kv = Kv::new(Map(BTreeMap::new()));
         let c = Caller::default();
         for k in ["a", "b", "c"] {
             assert_eq!(kv.put(&c, key(k), value(k)), Ok(()));
