@@ -64,6 +64,8 @@ tests! {
     cnode::cnode_revoke,
     cnode::cnode_nested,
     cnode::cnode_errors,
+    cnode::cnode_identify,
+    cnode::cnode_identify_errors,
     vspace::frame_map_write_read,
     vspace::frame_remap,
     vspace::frame_map_errors,
