@@ -119,5 +119,6 @@ tests! {
     sched::sched_table_full,
     sched::sched_budget_enforced,
     sched::sched_donation,
+    sched::sched_donation_after_drop,
     sched::sched_classification,
 }
