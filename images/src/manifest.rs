@@ -1175,7 +1175,7 @@ mod tests {
             "images/t.toml: line 9: program[1].provides[0]: protocol \"kv\" is version 1 in libipc, the manifest says 2"
         );
         let e = plan_err(&server("provides = [{ protocol = \"fs\", version = 1 }]\n"));
-        // More protocols are declared after kv and init as servers are added.
+        // The list goes on as protocols are added (mem, process, ...).
         assert!(e.contains("no protocol \"fs\" is declared in libipc (declared: kv, init"), "{e}");
         let text = format!(
             "{}[[program]]\nname = \"c\"\npackage = \"q\"\nneeds = [{{ name = \"kv\", version = 3 }}]\n",

@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::abi::CapType;
 use crate::plan::{MAX_FILES, MAX_IOPORTS, MAX_IRQS, MAX_MMIO, Name};
-use crate::proto::List;
+use crate::proto::{List, Str};
 
 /// The fixed slots of a server's own CNode (its CSpace root, whose guard
 /// makes CPtrs plain slot indices). Everything else it holds is listed in
@@ -81,8 +81,8 @@ pub mod slots {
 /// log2 of the slots of a server's CNode.
 pub const CNODE_RADIX: u8 = 8;
 
-/// [`StartInfo::version`].
-pub const VERSION: u32 = 1;
+/// [`StartInfo::version`]. 2: `args` (argv and environment) added.
+pub const VERSION: u32 = 2;
 /// The first word of the start-info page: "RINTSTRT" little-endian; the
 /// second holds the encoded length.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINTSTRT");
@@ -171,6 +171,42 @@ pub struct Ports {
     pub whole: bool,
 }
 
+/// Most program arguments in [`Args::argv`], and the longest one in bytes.
+pub const ARGS_MAX: usize = 8;
+pub const ARG_LEN: usize = 48;
+/// Most environment entries (`NAME=value`) in [`Args::env`], and the
+/// longest one in bytes.
+pub const ENV_MAX: usize = 8;
+pub const ENV_LEN: usize = 48;
+pub type Arg = Str<ARG_LEN>;
+pub type EnvVar = Str<ENV_LEN>;
+
+/// A program's arguments and environment: what the process server's
+/// `spawn` passes on (init passes none: servers are configured by their
+/// manifest entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Args {
+    pub argv: List<Arg, ARGS_MAX>,
+    /// `NAME=value` entries.
+    pub env: List<EnvVar, ENV_MAX>,
+}
+
+impl Args {
+    /// The value of environment entry `name` (the part after the first
+    /// `=` of the first entry `name=...`).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env.iter().find_map(|e| {
+            let (k, v) = e.as_str().split_once('=')?;
+            (k == name).then_some(v)
+        })
+    }
+
+    /// Argument `i` (`argv[0]` is the program name by convention).
+    pub fn arg(&self, i: usize) -> Option<&str> {
+        self.argv.get(i).map(|a| a.as_str())
+    }
+}
+
 /// What init tells a server it started: written postcard-encoded at
 /// [`layout::START_INFO`] after a [`HEADER`] (magic, length), read-only.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -195,6 +231,8 @@ pub struct StartInfo {
     pub devices: List<Device, MAX_MMIO>,
     pub irqs: List<Irq, MAX_IRQS>,
     pub ports: List<Ports, MAX_IOPORTS>,
+    /// Its arguments and environment (empty for servers init starts).
+    pub args: Args,
 }
 
 impl StartInfo {
@@ -281,12 +319,18 @@ mod tests {
             })
             .unwrap();
         s.heap = Area { vaddr: layout::HEAP, size: 65536 };
+        s.args.argv.push(Arg::from_str("kv-mem").unwrap()).unwrap();
+        s.args.env.push(EnvVar::from_str("MODE=fast=yes").unwrap()).unwrap();
         let mut page = [0u8; 4096];
         let n = encode(&s, &mut page).unwrap();
         let d = decode(&page).unwrap();
         assert_eq!(d, s);
         assert_eq!(d.named("kv").unwrap().cap_type(), Some(CapType::Endpoint));
         assert!(d.named("fs").is_none());
+        assert_eq!(d.args.arg(0), Some("kv-mem"));
+        assert_eq!(d.args.arg(1), None);
+        assert_eq!(d.args.var("MODE"), Some("fast=yes"));
+        assert_eq!(d.args.var("MOD"), None);
         // Damage: magic, length, body.
         let mut bad = page;
         bad[0] ^= 1;

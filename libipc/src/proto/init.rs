@@ -10,8 +10,9 @@
 //!
 //! **Lookup installs the cap itself.** The kernel moves capabilities with
 //! a message but not with a reply, so init, which holds every server's
-//! CNode, copies the provider's endpoint (send rights only) into the slot
-//! the caller names: an empty slot of its own free range. A server may look
+//! CNode, copies the provider's endpoint (WRITE and GRANT: calls that may
+//! carry caps) into the slot the caller names: an empty slot of its own
+//! free range. A server may look
 //! up the services its manifest entry `needs`, and any name registered at
 //! run time. After the provider restarts, the copy is gone (it came from the
 //! dead server's memory) and a fresh lookup gets the new endpoint.

@@ -22,9 +22,11 @@
 //!   (a function, for tests and in-process servers) on every target, and on
 //!   bare metal `Endpoint` (a `Call` on an endpoint cap) and `serve` (the
 //!   server's receive-dispatch-reply loop).
+//! - [`grant`]: a transport that sends capabilities with a request.
 //! - The protocols: [`kv`] (a small key-value store), [`init`] (init's
 //!   name service and exit), [`console`] (the console server: output for
-//!   every server, interrupt-driven input). [`DECLARED`] lists every protocol's name and
+//!   every server, interrupt-driven input), [`mem`] (the memory server),
+//!   [`process`] (the process server). [`DECLARED`] lists every protocol's name and
 //!   version, for the image builder's checks.
 //!
 //! Errors: every protocol's error enum has a [`ProtoError`] variant first
@@ -43,8 +45,11 @@ pub mod bulk;
 pub mod channel;
 pub mod console;
 mod declare;
+pub mod grant;
 pub mod init;
 pub mod kv;
+pub mod mem;
+pub mod process;
 pub mod transport;
 pub mod wire;
 
@@ -218,6 +223,8 @@ pub const DECLARED: &[Declared] = &[
     Declared { name: kv::NAME, version: kv::VERSION },
     Declared { name: init::NAME, version: init::VERSION },
     Declared { name: console::NAME, version: console::VERSION },
+    Declared { name: mem::NAME, version: mem::VERSION },
+    Declared { name: process::NAME, version: process::VERSION },
 ];
 
 /// The declaration of protocol `name`.

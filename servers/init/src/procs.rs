@@ -17,21 +17,27 @@ use libipc::cap::{CNode, Cap, Endpoint, Frame, Thread, Untyped, init as root};
 use libipc::plan::{self, Name};
 use libipc::start::{self as st, Area, NamedCap, Role, StartInfo, layout};
 use os::elf::{self, Machine, Policy};
-use os::thread::{self, Spec, guard_for_radix};
-use os::{Env, SlotAlloc, Space, UntypedAlloc, arch};
+use os::thread;
+use os::{Child, Env, SlotAlloc, UntypedAlloc};
 
 use crate::fail::{Fail, Res};
 
 /// Read-only, read-write.
 const RO: Rights = Rights::READ;
 const RW: Rights = Rights::READ.union(Rights::WRITE);
+/// A server's own copy of an endpoint it provides: receive, call, and hand
+/// out copies that may send caps (the process server gives its processes
+/// such copies of its endpoint).
+const SERVE: Rights = RW.union(Rights::GRANT);
 /// What a server's copy of init's endpoint may do: call, and send caps
 /// (`register`).
 const TO_INIT: Rights = Rights::WRITE.union(Rights::GRANT);
 /// A client's copy of a provider's endpoint: call, and send caps with a
-/// request (console `subscribe` sends a notification). A server receives
-/// caps only into a receive window it sets, so GRANT gives it nothing it
-/// did not ask for; servers that set none get no caps.
+/// request (console `subscribe` sends a notification, the memory server
+/// takes an address space to page, the process server a notification to
+/// signal). A server receives caps only into a receive window it sets, so
+/// GRANT gives it nothing it did not ask for; servers that set none get no
+/// caps.
 pub const TO_SERVER: Rights = Rights::WRITE.union(Rights::GRANT);
 
 /// Why a server is not running.
@@ -173,32 +179,20 @@ fn build(
     let mut e = Env::new(root::CNODE, slots, mem, w.env.window);
     let quota = Fail::os("building it inside its memory quota");
 
-    // CSpace: the CNode, and a guarded copy that makes CPtrs slot indices.
-    let cnode: Cap<CNode> = e.alloc(st::CNODE_RADIX).map_err(quota)?;
-    p.cnode = cnode;
-    let guard = guard_for_radix(st::CNODE_RADIX);
-    let cspace = e.mint(cnode, Rights::ALL, guard).map_err(Fail::os("guarding its CNode"))?;
-    put(
-        cnode.mint(st::slots::CNODE, root::CNODE, cnode.slot(), Rights::ALL, guard),
-        "its CNode cap",
-    )?;
-
-    // Address space: image, stack, heap, IPC buffer.
-    let mut space = Space::new(&mut e).map_err(quota)?;
-    put(
-        cnode.copy(st::slots::VSPACE, root::CNODE, space.vs.slot(), Rights::ALL),
-        "its VSpace cap",
-    )?;
-    let loaded = space.load(&mut e, file, image).map_err(Fail::os("loading its ELF"))?;
+    // CSpace and address space (`os::Child`, shared with the process
+    // server): the CNode with its guarded cap in its slot, the VSpace, the
+    // image; then the stack, heap and IPC buffer.
+    let mut child = Child::new(&mut e).map_err(quota)?;
+    p.cnode = child.cnode;
+    let loaded = child.load(&mut e, file, image).map_err(Fail::os("loading its ELF"))?;
+    let space = &mut child.space;
     space.stack(&mut e, layout::STACK_TOP, s.stack).map_err(Fail::os("mapping its stack"))?;
     let heap = Area { vaddr: layout::HEAP, size: s.heap };
     if s.heap > 0 {
         let r = os::layout::Range::new(layout::HEAP, layout::HEAP + s.heap);
         space.map_zeroed(&mut e, r, RW).map_err(Fail::os("mapping its heap"))?;
     }
-    let ipc: Cap<Frame> = space
-        .map_new(&mut e, layout::IPC_BUFFER, RW)
-        .map_err(Fail::os("mapping its IPC buffer"))?;
+    let ipc: Cap<Frame> = child.ipc_buffer(&mut e).map_err(Fail::os("mapping its IPC buffer"))?;
 
     let mut info = alloc::boxed::Box::new(StartInfo {
         version: st::VERSION,
@@ -210,16 +204,7 @@ fn build(
         stack: Area { vaddr: layout::STACK_TOP - s.stack, size: s.stack },
         ..Default::default()
     });
-    let mut next = st::slots::FIRST_PLANNED;
-    let full = || Fail::msg("its CNode is full");
-    let mut take = || -> Res<u64> {
-        let n = next;
-        if n >= 1 << st::CNODE_RADIX {
-            return Err(full());
-        }
-        next += 1;
-        Ok(n)
-    };
+    let cnode = child.cnode;
 
     // init's endpoint, badged for it (name service, exit) and as its
     // fault endpoint.
@@ -233,8 +218,8 @@ fn build(
     // Endpoints it provides.
     for (k, svc) in s.provides.iter().enumerate() {
         let ep: Cap<Endpoint> = e.alloc(0).map_err(quota)?;
-        let slot = take()?;
-        put(cnode.copy(slot, root::CNODE, ep.slot(), RW), "a provided endpoint")?;
+        let slot = take(&mut child)?;
+        put(cnode.copy(slot, root::CNODE, ep.slot(), SERVE), "a provided endpoint")?;
         if let Some(x) = p.provided.get_mut(k) {
             *x = Some(ep);
         }
@@ -257,7 +242,7 @@ fn build(
             .copied()
             .flatten()
             .ok_or(Fail::msg("a service it needs has no running provider"))?;
-        let slot = take()?;
+        let slot = take(&mut child)?;
         put(cnode.copy(slot, root::CNODE, ep.slot(), TO_SERVER), "a needed endpoint")?;
         push(
             &mut info.caps,
@@ -282,7 +267,8 @@ fn build(
             let frame: Cap<Frame> = e
                 .copy(Cap::from_slot(first + i), RO)
                 .map_err(Fail::os("copying an archive frame"))?;
-            space
+            child
+                .space
                 .map(&mut e, frame, va + i * layout::PAGE, RO)
                 .map_err(Fail::os("mapping a file"))?;
         }
@@ -318,7 +304,8 @@ fn build(
             let frame: Cap<Frame> = e
                 .copy(Cap::from_slot(first + i), RW)
                 .map_err(Fail::os("copying a device frame"))?;
-            space
+            child
+                .space
                 .map(&mut e, frame, va + i * layout::PAGE, RW)
                 .map_err(Fail::os("mapping a device region"))?;
         }
@@ -345,14 +332,14 @@ fn build(
                 h
             }
         };
-        let slot = take()?;
+        let slot = take(&mut child)?;
         put(cnode.copy(slot, root::CNODE, handler, Rights::ALL), "an IRQ handler")?;
         push(&mut info.irqs, st::Irq { line, slot })?;
     }
     // I/O ports: the kernel cannot narrow a port cap yet, so the server
     // gets init's whole one (said in the start info and on the console).
     for r in s.ioports.iter() {
-        let slot = take()?;
+        let slot = take(&mut child)?;
         put(cnode.copy(slot, root::CNODE, root::IO_PORTS.slot(), Rights::ALL), "the I/O port cap")?;
         push(&mut info.ports, st::Ports { base: r.base, count: r.count, slot, whole: true })?;
         rt::println!(
@@ -364,9 +351,8 @@ fn build(
     }
 
     // The thread (its cap in the server's CNode too).
-    let tcb: Cap<Thread> = e.alloc(0).map_err(quota)?;
+    let tcb: Cap<Thread> = child.thread(&mut e).map_err(quota)?;
     p.thread = tcb;
-    put(cnode.copy(st::slots::THREAD, root::CNODE, tcb.slot(), Rights::ALL), "its thread cap")?;
 
     // What is left of the quota goes to the server as untyped. Carving in
     // address order keeps the model's watermark in step with the kernel's.
@@ -380,16 +366,12 @@ fn build(
     let mut bytes = alloc::vec![0u8; layout::START_INFO_SIZE as usize];
     let mut untyped_slots = [0u64; st::MAX_UNTYPED];
     for (i, slot) in untyped_slots.iter_mut().enumerate().take(n) {
-        *slot = take()?;
+        *slot = take(&mut child)?;
         let (off, bits) = blocks[i];
         push(&mut info.untyped, st::UntypedCap { slot: *slot, paddr: off, size_bits: bits })?;
     }
-    info.free_slots = (next, 1 << st::CNODE_RADIX);
-    let len = st::encode(&info, &mut bytes).ok_or(Fail::msg("its start info does not fit"))?;
-    let page_bytes = bytes.get(..len).unwrap_or(&[]);
-    space
-        .map_bytes(&mut e, layout::START_INFO, page_bytes, RO)
-        .map_err(Fail::os("mapping its start info"))?;
+    info.free_slots = (child.next_slot(), 1 << st::CNODE_RADIX);
+    child.start_info(&mut e, &info, &mut bytes).map_err(Fail::os("mapping its start info"))?;
     for (i, &slot) in untyped_slots.iter().enumerate().take(n) {
         let (_, bits) = blocks[i];
         e.mem.carve::<Untyped>(bits, cnode, slot).map_err(Fail::os("carving its untyped"))?;
@@ -409,22 +391,15 @@ fn build(
     }
 
     // Go.
-    let spec = Spec {
-        cspace,
-        vspace: space.vs,
-        ipc_frame: ipc,
-        ipc_va: layout::IPC_BUFFER,
-        fault_ep: Some(fault_ep),
-        start: arch::Start {
-            pc: loaded.entry,
-            sp: layout::STACK_TOP,
-            args: [layout::START_INFO, 0, 0, 0, 0, 0],
-            tls: 0,
-        },
-    };
+    let spec = child.spec(ipc, Some(fault_ep), loaded.entry);
     thread::start(tcb, &spec).map_err(Fail::os("starting its thread"))?;
     p.state = State::Running;
     Ok(())
+}
+
+/// The next slot of the server's CNode for a named cap.
+fn take(child: &mut Child) -> Res<u64> {
+    child.take_slot().map_err(|_| Fail::msg("its CNode is full"))
 }
 
 fn put(r: Result<(), libipc::abi::Error>, what: &'static str) -> Res<()> {

@@ -20,6 +20,22 @@ pub struct Env {
     pub slots: SlotAlloc,
     pub mem: UntypedAlloc,
     pub window: Window,
+    /// Where caps the builder keeps but will not invoke again go (see
+    /// [`Park`]); none: they stay in `cnode`.
+    pub park: Option<Park>,
+}
+
+/// A *parking* CNode: a builder whose own CSpace root is small (a server's
+/// 256 slots) moves the caps that must stay alive but need no CPtr any
+/// more (mapped frames and page tables of a process it builds) out of its
+/// root into a CNode of its own, where CNode operations still reach them.
+/// Typically carved from the same memory as the objects, so one revoke
+/// destroys the lot.
+pub struct Park {
+    /// The parking CNode (its cap in the builder's root).
+    pub cnode: Cap<CNode>,
+    /// Its free slots.
+    pub slots: SlotAlloc,
 }
 
 impl Env {
@@ -39,13 +55,28 @@ impl Env {
             mem.add(boot.untyped.start + i as u64, d.paddr, d.size_bits, d.is_device != 0)?;
         }
         let window = Window::create(cnode, &mut slots, &mut mem, vspace, window_va)?;
-        Ok(Env { cnode, slots, mem, window })
+        Ok(Env { cnode, slots, mem, window, park: None })
     }
 
     /// Resources for building inside `mem` with `slots` of the same CNode
     /// (a process's own quota), sharing `window`.
     pub fn new(cnode: Cap<CNode>, slots: SlotAlloc, mem: UntypedAlloc, window: Window) -> Env {
-        Env { cnode, slots, mem, window }
+        Env { cnode, slots, mem, window, park: None }
+    }
+
+    /// Move `cap` into the parking CNode, if there is one, and give its
+    /// slot back: the object lives on (a mapped frame stays mapped) but
+    /// has no CPtr any more. Returns its slot in the parking CNode; `None`
+    /// (and nothing moved) without one.
+    pub fn park<T: ObjectType>(&mut self, cap: Cap<T>) -> Result<Option<u64>> {
+        let Some(p) = self.park.as_mut() else { return Ok(None) };
+        let slot = p.slots.alloc()?;
+        if let Err(e) = p.cnode.move_(slot, self.cnode, cap.slot()) {
+            p.slots.free(slot);
+            return Err(Error::Kernel { op: "CNodeMove (park)", error: e, at: 0 });
+        }
+        self.slots.free(cap.slot());
+        Ok(Some(slot))
     }
 
     /// A free slot.
@@ -180,7 +211,16 @@ impl Env {
         va: u64,
         rights: Rights,
     ) -> Result<u32> {
-        map_with_tables(self.cnode, &mut self.slots, &mut self.mem, vs, frame, va, rights)
+        map_with_tables(
+            self.cnode,
+            &mut self.slots,
+            &mut self.mem,
+            self.park.as_mut(),
+            vs,
+            frame,
+            va,
+            rights,
+        )
     }
 }
 
@@ -189,12 +229,14 @@ impl Env {
 const TABLE_LEVELS: u32 = if cfg!(target_arch = "x86_64") { 3 } else { 2 };
 
 /// Map `frame` at `va` in `vs`; each time the kernel says a table is
-/// missing (`NotMapped`), carve one and map it there. Returns how many
-/// tables were added.
+/// missing (`NotMapped`), carve one and map it there (then park it, if
+/// there is a parking CNode). Returns how many tables were added.
+#[allow(clippy::too_many_arguments)]
 fn map_with_tables(
     cnode: Cap<CNode>,
     slots: &mut SlotAlloc,
     mem: &mut UntypedAlloc,
+    mut park: Option<&mut Park>,
     vs: Cap<VSpace>,
     frame: Cap<Frame>,
     va: u64,
@@ -217,6 +259,11 @@ fn map_with_tables(
         };
         pt.map(vs, va).op_at("PageTableMap", va)?;
         added += 1;
+        if let Some(p) = park.as_deref_mut() {
+            let to = p.slots.alloc()?;
+            p.cnode.move_(to, cnode, slot).op("CNodeMove (park a page table)")?;
+            slots.free(slot);
+        }
     }
 }
 
@@ -252,7 +299,7 @@ impl Window {
                 return Err(e);
             }
         };
-        map_with_tables(cnode, slots, mem, vspace, frame, va, RW)?;
+        map_with_tables(cnode, slots, mem, None, vspace, frame, va, RW)?;
         frame.unmap().op("FrameUnmap")?;
         cnode.delete(slot).op("CNodeDelete")?;
         slots.free(slot);

@@ -1,5 +1,5 @@
-//! os: building processes from user space. Used by init now and by the
-//! process and Linux servers later.
+//! os: building processes from user space. Used by init, the memory and
+//! process servers and the Linux server.
 //!
 //! - [`slots`]: [`SlotAlloc`], a bitmap allocator over a range of a CNode's
 //!   slots (allocate one, a contiguous run, free).
@@ -17,9 +17,13 @@
 //! - Bare metal only: [`Env`] (the caller's CNode, slots, untyped and a
 //!   [`Window`] in its own VSpace to fill frames through), [`Space`] (a new
 //!   VSpace with page tables made on demand, fresh frames mapped and
-//!   filled, an ELF image loaded, stacks with guard pages) and
+//!   filled, an ELF image loaded, stacks with guard pages),
 //!   [`thread::spawn`] (a configured, started thread with its IPC buffer,
-//!   registers and fault endpoint).
+//!   registers and fault endpoint), [`Child`] (what init and the process
+//!   server build the same way for a native program: CNode and fixed
+//!   slots, VSpace, ELF, IPC buffer, start info, thread) and [`Park`] (a
+//!   CNode where a builder with few slots of its own keeps the caps of
+//!   what it built).
 //!
 //! Errors are [`Error`] values naming the step and the kernel's answer.
 //! The only `unsafe` is in [`Window`]: the stores into a frame mapped at
@@ -32,11 +36,14 @@
 extern crate std;
 
 pub mod arch;
+pub mod buddy;
 pub mod elf;
 pub mod layout;
 pub mod slots;
 pub mod untyped;
 
+#[cfg(target_os = "none")]
+mod child;
 #[cfg(target_os = "none")]
 mod env;
 #[cfg(target_os = "none")]
@@ -44,8 +51,11 @@ mod space;
 #[cfg(target_os = "none")]
 pub mod thread;
 
+pub use buddy::Buddy;
 #[cfg(target_os = "none")]
-pub use env::{Env, Window};
+pub use child::Child;
+#[cfg(target_os = "none")]
+pub use env::{Env, Park, Window};
 pub use slots::SlotAlloc;
 #[cfg(target_os = "none")]
 pub use space::{Loaded, Space};

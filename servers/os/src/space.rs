@@ -90,19 +90,22 @@ impl Space {
         Ok(f)
     }
 
-    /// Fresh zeroed frames over `range` (grown to pages).
+    /// Fresh zeroed frames over `range` (grown to pages), parked if the
+    /// environment parks.
     pub fn map_zeroed(&mut self, env: &mut Env, range: Range, rights: Rights) -> Result<()> {
         let r = range.pages().ok_or(Error::Layout { what: "range wraps", at: range.start })?;
         let mut va = r.start;
         while va < r.end {
-            self.map_new(env, va, rights)?;
+            let f = self.map_new(env, va, rights)?;
+            env.park(f)?;
             va += PAGE;
         }
         Ok(())
     }
 
     /// Fresh frames at `va` (page-aligned) holding `bytes`, then zeros to
-    /// the end of the last page, mapped with `rights`.
+    /// the end of the last page, mapped with `rights` (and parked if the
+    /// environment parks).
     pub fn map_bytes(
         &mut self,
         env: &mut Env,
@@ -118,13 +121,15 @@ impl Space {
             let f = env.frame()?;
             env.window.write(f, 0, chunk)?;
             self.map(env, f, at, rights)?;
+            env.park(f)?;
         }
         Ok(())
     }
 
     /// Load checked `image` (from [`crate::elf::check`] on `file`): each
     /// segment's pages in fresh frames, file bytes copied in through the
-    /// window, the rest zero, mapped with the segment's rights.
+    /// window, the rest zero, mapped with the segment's rights (and parked
+    /// if the environment parks).
     pub fn load(&mut self, env: &mut Env, file: &[u8], image: &Image) -> Result<Loaded> {
         let mut pages = 0;
         for s in image.segments() {
@@ -142,6 +147,7 @@ impl Space {
                     env.window.write(f, (lo - va) as usize, chunk)?;
                 }
                 self.map(env, f, va, rights(s.perm))?;
+                env.park(f)?;
                 va += PAGE;
                 pages += 1;
             }

@@ -33,10 +33,16 @@ pub const fn guard_for_radix(radix: u8) -> u64 {
 
 /// Configure `tcb` as `spec` says and start it.
 pub fn start(tcb: Cap<Thread>, spec: &Spec) -> Result<()> {
+    prepare(tcb, spec, true)
+}
+
+/// Configure `tcb` as `spec` says; start it if `resume`, else leave it
+/// stopped until a `ThreadResume`.
+pub fn prepare(tcb: Cap<Thread>, spec: &Spec, resume: bool) -> Result<()> {
     tcb.configure(spec.cspace, spec.vspace, spec.ipc_frame, spec.ipc_va).op("ThreadConfigure")?;
     tcb.set_fault_endpoint(spec.fault_ep).op("ThreadSetFaultEndpoint")?;
     let (regs, n) = initial_regs(Machine::native(), &spec.start);
-    tcb.write_registers(true, regs.get(..n).unwrap_or(&[])).op("ThreadWriteRegisters")
+    tcb.write_registers(resume, regs.get(..n).unwrap_or(&[])).op("ThreadWriteRegisters")
 }
 
 /// A new thread from `env`'s memory, configured and started.

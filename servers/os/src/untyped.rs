@@ -152,6 +152,59 @@ impl UntypedAlloc {
     }
 }
 
+/// One untyped cap carved on its own (a process's memory quota, a memory
+/// server's per-space block): its watermark modelled with the kernel's
+/// arithmetic, like one [`UntypedAlloc`] entry but without the table. The
+/// model puts the block at address 0, which is exact as long as the block
+/// is aligned to its size (buddy blocks and init's containers are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Its slot in the owner's CNode (the CPtr it is invoked through).
+    pub slot: u64,
+    pub size_bits: u8,
+    /// Offset of the first free byte.
+    pub watermark: u64,
+}
+
+impl Block {
+    pub const fn new(slot: u64, size_bits: u8) -> Block {
+        Block { slot, size_bits, watermark: 0 }
+    }
+
+    pub fn size(&self) -> u64 {
+        1u64.checked_shl(self.size_bits.into()).unwrap_or(0)
+    }
+
+    /// Bytes not yet carved.
+    pub fn free_bytes(&self) -> u64 {
+        self.size().saturating_sub(self.watermark)
+    }
+
+    /// The watermark after carving one `ty` object of `size_bits` (as for
+    /// `UntypedRetype`), if it fits.
+    pub fn plan(&self, ty: CapType, size_bits: u8) -> Result<u64> {
+        let bits = object_size_bits(ty, size_bits).map_err(|error| Error::Kernel {
+            op: "UntypedRetype (object size)",
+            error,
+            at: 0,
+        })?;
+        if ty == CapType::Untyped && bits >= self.size_bits {
+            return Err(Error::OutOfMemory { bits });
+        }
+        let region =
+            Region { base: 0, size_bits: self.size_bits, watermark: self.watermark, device: false };
+        region
+            .plan_retype(bits, 1)
+            .map(|p| p.new_watermark)
+            .map_err(|_| Error::OutOfMemory { bits })
+    }
+
+    /// Everything carved from it is gone (the owner revoked it).
+    pub fn reset(&mut self) {
+        self.watermark = 0;
+    }
+}
+
 /// The untyped children that move a watermark from `from` to `to` (both
 /// page-aligned, `from <= to`) in a region of `2^region_bits` bytes:
 /// naturally aligned blocks, each smaller than the region, largest first
@@ -218,6 +271,32 @@ mod bare {
     use super::*;
     use libipc::abi::Error as KError;
     use libipc::cap::{CNode, Cap, ObjectType, Untyped};
+
+    impl Block {
+        /// Carve one `T` (`size_bits` as for `UntypedRetype`) into
+        /// `dest[index]`. `OutOfMemory` if the model says it does not fit
+        /// (the kernel is not asked) or the kernel says so.
+        pub fn carve<T: ObjectType>(
+            &mut self,
+            size_bits: u8,
+            dest: Cap<CNode>,
+            index: u64,
+        ) -> Result<Cap<T>> {
+            let wm = self.plan(T::TYPE, size_bits)?;
+            let ut: Cap<Untyped> = Cap::from_slot(self.slot);
+            match ut.retype(T::TYPE, size_bits, dest, index, 1) {
+                Ok(()) => {
+                    self.watermark = wm;
+                    Ok(Cap::from_slot(index))
+                }
+                Err(KError::NotEnoughMemory) => {
+                    self.watermark = self.size();
+                    Err(Error::OutOfMemory { bits: size_bits })
+                }
+                Err(error) => Err(Error::Kernel { op: "UntypedRetype", error, at: 0 }),
+            }
+        }
+    }
 
     impl UntypedAlloc {
         /// Carve one `T` (`size_bits` as for `UntypedRetype`) into
@@ -373,6 +452,26 @@ mod tests {
         assert_eq!(a.device_entry(0x1000_1000, 0x1000), Some(0));
         assert_eq!(a.device_entry(0x10ff_f000, 0x2000), None, "runs past the end");
         assert_eq!(a.device_entry(0x2000_0000, 0x1000), None, "RAM is not a device");
+    }
+
+    #[test]
+    fn blocks() {
+        let mut b = Block::new(7, 16); // 64 KiB
+        assert_eq!(b.plan(CapType::Frame, 12).unwrap(), 4096);
+        b.watermark = 4096;
+        // A CNode of radix 8 (16 KiB) is aligned to 16 KiB.
+        assert_eq!(b.plan(CapType::CNode, 8).unwrap(), 0x8000);
+        // An endpoint right after the frame.
+        assert_eq!(b.plan(CapType::Endpoint, 0).unwrap(), 4096 + 32);
+        b.watermark = 0xf000;
+        assert_eq!(b.plan(CapType::Frame, 12).unwrap(), 0x10000);
+        b.watermark = 0x10000;
+        assert_eq!(b.plan(CapType::Frame, 12), Err(Error::OutOfMemory { bits: 12 }));
+        assert_eq!(b.free_bytes(), 0);
+        b.reset();
+        assert_eq!(b.free_bytes(), 1 << 16);
+        assert_eq!(b.plan(CapType::Untyped, 16), Err(Error::OutOfMemory { bits: 16 }));
+        assert_eq!(b.plan(CapType::Untyped, 15).unwrap(), 1 << 15);
     }
 
     #[test]

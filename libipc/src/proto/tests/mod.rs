@@ -8,6 +8,7 @@ mod bounded;
 mod bulk_ops;
 mod channel;
 mod kv;
+mod memproc;
 mod wire;
 
 /// A small deterministic generator for the fuzz-style tests.

@@ -66,8 +66,8 @@ pub fn write(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
 pub fn writev(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     let [fd, iov, iovcnt, ..] = c.args;
     let Some(stderr) = output(fd) else { return err(EBADF) };
-    if iovcnt > UIO_MAXIOV {
-        return err(EINVAL);
+    if let Err(e) = check_iovecs(p, sys, iov, iovcnt) {
+        return err(e);
     }
     let mut total = 0u64;
     for i in 0..iovcnt {
@@ -114,18 +114,28 @@ pub fn readv(p: &mut Process, sys: &mut Sys, c: &mut Call) -> Action {
     if !terminal(fd) {
         return err(EBADF);
     }
+    match check_iovecs(p, sys, iov, iovcnt) {
+        Ok(()) => Action::Return(0),
+        Err(e) => err(e),
+    }
+}
+
+/// Check an iovec array as Linux does before any transfer: EINVAL for more
+/// than `UIO_MAXIOV` entries or a total length past `ssize_t`, EFAULT where
+/// the array is not readable.
+fn check_iovecs(p: &mut Process, sys: &mut Sys, iov: u64, iovcnt: u64) -> Result<(), i32> {
     if iovcnt > UIO_MAXIOV {
-        return err(EINVAL);
+        return Err(EINVAL);
     }
     let mut total = 0u64;
     for i in 0..iovcnt {
-        let Some(v) = iovec(p, sys, iov, i) else { return err(EFAULT) };
+        let Some(v) = iovec(p, sys, iov, i) else { return Err(EFAULT) };
         total = match total.checked_add(v.iov_len) {
             Some(t) if t <= i64::MAX as u64 => t,
-            _ => return err(EINVAL),
+            _ => return Err(EINVAL),
         };
     }
-    Action::Return(0)
+    Ok(())
 }
 
 /// The console's size as `TIOCGWINSZ` reports it (the serial console has

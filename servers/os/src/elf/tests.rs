@@ -321,3 +321,15 @@ fn fuzz_never_panics() {
         }
     }
 }
+
+/// The system test's corrupt program (`images/files/corrupt.elf`, which the
+/// process server is asked to spawn): a valid header whose program-header
+/// table runs past the end of the file. Refused the same way on both
+/// machines.
+#[test]
+fn the_system_tests_corrupt_file() {
+    let file = include_bytes!("../../../../images/files/corrupt.elf");
+    for m in [Machine::X86_64, Machine::Riscv64] {
+        assert_eq!(check(file, &Policy::server(m)).err(), Some(ElfError::Parse), "{m:?}");
+    }
+}
