@@ -208,6 +208,13 @@ abi_enum! {
         CNodeDelete = 13,
         /// w: index. Deletes every capability derived from the one there.
         CNodeRevoke = 14,
+        /// w: index. Reply w: the type of the cap there ([`CapType`] as a
+        /// word; `Null` for an empty slot), its rights bits, and 1 if it
+        /// carries a badge (a badged endpoint or notification), else 0.
+        /// Changes nothing; needs no rights on the CNode cap. How a
+        /// program checks what a capability it was handed really is
+        /// before it uses it ([`IDENTIFY_WORDS`]).
+        CNodeIdentify = 15,
         /// w: ipc_buffer_vaddr; c0: CSpace root CNode, c1: VSpace, c2: IPC
         /// buffer frame. (A second word, the priority of the first
         /// scheduler, is ignored: scheduling parameters are set with
@@ -284,6 +291,9 @@ abi_enum! {
         UserException = 5,
     }
 }
+
+/// Words in the reply of [`Invocation::CNodeIdentify`]: type, rights, badged.
+pub const IDENTIFY_WORDS: usize = 3;
 
 /// Fault messages carry labels from here up, away from invocation labels.
 pub const FAULT_LABEL_BASE: u64 = 0xfa00;

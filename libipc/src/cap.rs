@@ -135,6 +135,47 @@ pub mod init {
     pub const SCHED_CONTROL: Cap<SchedControl> = Cap::from_slot(slots::SCHED_CONTROL);
 }
 
+/// What `CNodeIdentify` says about the cap in a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// `Null` for an empty slot.
+    pub ty: abi::CapType,
+    pub rights: Rights,
+    /// A badged endpoint or notification.
+    pub badged: bool,
+}
+
+impl Identity {
+    /// Decode the reply words (`abi::IDENTIFY_WORDS` of them);
+    /// `InvalidArgument` if they are not a `CNodeIdentify` reply (too
+    /// short, a type or rights bits this side does not know).
+    pub fn from_words(w: &[u64]) -> Result<Identity, abi::Error> {
+        let bad = abi::Error::InvalidArgument;
+        let [ty, rights, badged] = match w.get(..abi::IDENTIFY_WORDS) {
+            Some(&[t, r, b]) => [t, r, b],
+            _ => return Err(bad),
+        };
+        let ty = u32::try_from(ty).ok().and_then(|t| abi::CapType::try_from(t).ok()).ok_or(bad)?;
+        let rights = u32::try_from(rights).ok().and_then(Rights::from_bits).ok_or(bad)?;
+        let badged = match badged {
+            0 => false,
+            1 => true,
+            _ => return Err(bad),
+        };
+        Ok(Identity { ty, rights, badged })
+    }
+
+    /// The reply words.
+    pub const fn to_words(&self) -> [u64; abi::IDENTIFY_WORDS] {
+        [self.ty as u64, self.rights.bits() as u64, self.badged as u64]
+    }
+
+    /// Whether the slot holds a cap of type `T`.
+    pub fn is<T: ObjectType>(&self) -> bool {
+        self.ty == T::TYPE
+    }
+}
+
 /// Each invocation's arguments as the kernel reads them: label, words
 /// (`w[i]`) and capability arguments (`c[i]`), in the order documented on
 /// `abi::Invocation`. Pure: tested on the host.
@@ -209,6 +250,10 @@ pub mod encode {
 
     pub fn cnode_revoke(index: u64) -> Request<1, 0> {
         req(Invocation::CNodeRevoke, [index], [])
+    }
+
+    pub fn cnode_identify(index: u64) -> Request<1, 0> {
+        req(Invocation::CNodeIdentify, [index], [])
     }
 
     /// A new thread runs on an adaptive round-robin scheduling context;
@@ -424,6 +469,16 @@ mod invoke {
         /// Delete every capability derived from the one at `index`.
         pub fn revoke(self, index: u64) -> Result<(), Error> {
             invoke(self, encode::cnode_revoke(index)).map(drop)
+        }
+
+        /// What the cap at `index` is: its type (`Null` if the slot is
+        /// empty), rights and whether it is badged. Check a cap someone
+        /// handed over before invoking it.
+        pub fn identify(self, index: u64) -> Result<Identity, Error> {
+            let m = invoke(self, encode::cnode_identify(index))?;
+            let mut words = [0u64; abi::IDENTIFY_WORDS];
+            let n = m.copy_words(&mut words);
+            Identity::from_words(words.get(..n).unwrap_or(&[]))
         }
     }
 
@@ -671,6 +726,24 @@ mod tests {
         assert_eq!(cnode_delete(5).words, [5]);
         assert_eq!(cnode_revoke(6).label, Invocation::CNodeRevoke);
         assert_eq!(cnode_delete(5).info().expect("fits").extra_caps(), 0);
+        let r = cnode_identify(9);
+        assert_eq!((r.label, r.words, r.caps), (Invocation::CNodeIdentify, [9], []));
+        assert_eq!(r.info().expect("fits").raw(), (15u64 << 32) | 1);
+    }
+
+    #[test]
+    fn identity_words() {
+        let id = Identity { ty: CapType::Endpoint, rights: Rights::WRITE, badged: true };
+        assert_eq!(id.to_words(), [3, 2, 1]);
+        assert_eq!(Identity::from_words(&id.to_words()), Ok(id));
+        assert!(id.is::<Endpoint>() && !id.is::<Notification>());
+        let empty = Identity::from_words(&[0, 0, 0]).expect("null");
+        assert_eq!((empty.ty, empty.badged), (CapType::Null, false));
+        // Longer is fine (the extra words are ignored); anything else is not a reply.
+        assert_eq!(Identity::from_words(&[4, 0x1f, 0, 7]).map(|i| i.ty), Ok(CapType::Notification));
+        for bad in [&[3u64, 2][..], &[99, 0, 0], &[3, 0x20, 0], &[3, 0, 2], &[1 << 32, 0, 0]] {
+            assert_eq!(Identity::from_words(bad), Err(Error::InvalidArgument));
+        }
     }
 
     #[test]

@@ -101,6 +101,18 @@ fn runs_on(t: u64, r: u64) -> bool {
     t != 0 && tcb(t).get().state() == ThreadState::Running && tcb(t).get().on_sc == r
 }
 
+/// Contexts of one CPU taken for threads a retype is making
+/// ([`Kernel::sc_reserve`]): in the policy already, not yet in the owner
+/// table.
+#[must_use]
+pub struct ScReservation {
+    cpu: usize,
+    ids: [u16; SC_MAX],
+    len: usize,
+    /// The next one [`Kernel::sc_attach`] hands out.
+    next: usize,
+}
+
 impl Kernel {
     fn sc_mark(&mut self, r: u64) {
         if let Some((cpu, id)) = sc_split(r) {
@@ -131,27 +143,81 @@ impl Kernel {
         self.sched[this_cpu()].policy().name()
     }
 
-    /// Free contexts on this CPU.
-    pub fn sc_free(&self) -> usize {
-        self.sched[this_cpu()].owner.iter().filter(|&&o| o == 0).count()
-    }
-
     /// Give the new thread `t` a context of its own on this CPU, with the
     /// default parameters. `TableFull` if every context is in use.
     pub fn sc_create(&mut self, t: u64) -> Result<(), Error> {
+        let mut r = self.sc_reserve(1)?;
+        let attached = self.sc_attach(&mut r, t);
+        self.sc_unreserve(r);
+        if attached { Ok(()) } else { Err(Error::TableFull) }
+    }
+
+    /// Take `n` free contexts of this CPU for threads about to be made,
+    /// all or none: `TableFull` (nothing taken) if fewer are free. Each is
+    /// in the policy from here on, with the default parameters; the
+    /// threads get them with [`Kernel::sc_attach`] and what is left goes
+    /// back with [`Kernel::sc_unreserve`], within the same invocation.
+    pub fn sc_reserve(&mut self, n: usize) -> Result<ScReservation, Error> {
         let cpu = this_cpu();
+        let mut r = ScReservation { cpu, ids: [0; SC_MAX], len: 0, next: 0 };
         let s = &mut self.sched[cpu];
-        let i = s.owner.iter().position(|&o| o == 0).ok_or(Error::TableFull)?;
-        let id = u16::try_from(i).map_err(|_| Error::TableFull)?;
-        s.policy().add(Id(id), DEFAULT_PARAMS).map_err(|_| Error::TableFull)?;
-        s.owner[i] = t;
-        s.runner[i] = t;
-        let r = sc_ref(cpu, id);
+        for (i, _) in s.owner.iter().enumerate().filter(|(_, o)| **o == 0) {
+            if r.len == n {
+                break;
+            }
+            let (Some(slot), Ok(id)) = (r.ids.get_mut(r.len), u16::try_from(i)) else { break };
+            *slot = id;
+            r.len += 1;
+        }
+        if r.len < n {
+            return Err(Error::TableFull);
+        }
+        for k in 0..r.len {
+            let id = r.ids[k];
+            if let Err(e) = s.policy().add(Id(id), DEFAULT_PARAMS) {
+                // Free in the table but not in the policy: the two are out
+                // of step. Undo what was added and refuse.
+                kprintln!("kernel: sched: context {} free but refused by the policy: {:?}", id, e);
+                let now = Arch::now_ns();
+                for &added in r.ids.iter().take(k) {
+                    let _ = s.policy().remove(Id(added), now);
+                }
+                return Err(Error::TableFull);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Give the new thread `t` the next context of `r` (its own, and the
+    /// one it runs on). `false` if `r` has none left (a caller that
+    /// reserved fewer than it attaches: reported).
+    pub fn sc_attach(&mut self, r: &mut ScReservation, t: u64) -> bool {
+        let Some(&id) = r.ids.get(r.next).filter(|_| r.next < r.len) else {
+            kprintln!("kernel: sched: context for {:#x} was not reserved", t);
+            return false;
+        };
+        r.next += 1;
+        let i = usize::from(id);
+        let s = &mut self.sched[r.cpu];
+        if let (Some(o), Some(run)) = (s.owner.get_mut(i), s.runner.get_mut(i)) {
+            *o = t;
+            *run = t;
+        }
+        let sc = sc_ref(r.cpu, id);
         let th = tcb(t).get_mut();
-        th.sc = r;
-        th.on_sc = r;
+        th.sc = sc;
+        th.on_sc = sc;
         th.lent = SC_NONE;
-        Ok(())
+        true
+    }
+
+    /// Give back the contexts of `r` no thread got.
+    pub fn sc_unreserve(&mut self, r: ScReservation) {
+        let now = Arch::now_ns();
+        let s = &mut self.sched[r.cpu];
+        for &id in r.ids.iter().take(r.len).skip(r.next) {
+            let _ = s.policy().remove(Id(id), now);
+        }
     }
 
     /// Thread `t` is being destroyed: contexts it holds go back to their

@@ -54,7 +54,7 @@ crate::protocol! {
         NotPermitted = 2,
         /// The slot is out of range or not empty.
         BadSlot = 3,
-        /// `register` arrived without an endpoint cap.
+        /// `register` arrived without an endpoint cap (none, or another type).
         NoCap = 4,
         /// No room for another registered name.
         Full = 5,

@@ -1,8 +1,9 @@
 //! CNodes: arrays of capability slots. Invocations on a CNode cap copy,
-//! mint, move, delete and revoke the caps in its slots; a source slot in
-//! another CNode is named by an extra cap. Slot 0 of every CNode is reserved
-//! for the kernel.
+//! mint, move, delete, revoke and identify the caps in its slots; a source
+//! slot in another CNode is named by an extra cap. Slot 0 of every CNode is
+//! reserved for the kernel.
 
+use crate::ipc::Message;
 use crate::object::Call;
 use crate::object::delete::{delete_slot, revoke_slot};
 use crate::object::slots::{Slots, cap_at, cnode_slot, dest_slot};
@@ -17,10 +18,11 @@ pub fn handles(l: Invocation) -> bool {
             | Invocation::CNodeMove
             | Invocation::CNodeDelete
             | Invocation::CNodeRevoke
+            | Invocation::CNodeIdentify
     )
 }
 
-pub fn invoke(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
+pub fn invoke(k: &mut Kernel, call: &Call<'_>, reply: &mut Message) -> Result<(), Error> {
     match call.label {
         Invocation::CNodeCopy | Invocation::CNodeMint | Invocation::CNodeMove => {
             let dst = dest_slot(&call.cap, call.arg(0)?)?;
@@ -54,6 +56,16 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
                 return Err(Error::InvalidCapability);
             }
             revoke_slot(k, slot)
+        }
+        Invocation::CNodeIdentify => {
+            // Whoever holds the CNode cap may use every cap in it, so
+            // telling what they are gives away nothing new: no right is
+            // needed. An empty slot is a null cap, not an error.
+            let cap = cap_at(cnode_slot(&call.cap, call.arg(0)?)?);
+            reply.push(cap.cap_type() as u64);
+            reply.push(u64::from(cap.rights().bits()));
+            reply.push(u64::from(cap.badge() != 0));
+            Ok(())
         }
         _ => Err(Error::IllegalOperation),
     }

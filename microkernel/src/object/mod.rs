@@ -65,7 +65,7 @@ pub fn invoke(k: &mut Kernel, call: &Call<'_>) -> Result<Message, Error> {
     let mut reply = Message::new(0);
     match (ty, call.label) {
         (CapType::Untyped, Invocation::UntypedRetype) => untyped::retype(k, call)?,
-        (CapType::CNode, l) if cnode::handles(l) => cnode::invoke(k, call)?,
+        (CapType::CNode, l) if cnode::handles(l) => cnode::invoke(k, call, &mut reply)?,
         (CapType::Thread, l) if thread::handles(l) => thread::invoke(k, call, &mut reply)?,
         (CapType::Frame, Invocation::FrameMap) => {
             let (_, vspace) = call.extra(0)?;

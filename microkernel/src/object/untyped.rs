@@ -3,11 +3,13 @@
 //! zeroed (device memory never is). Retype is the only way kernel objects
 //! come to exist after boot.
 
+use crate::kprintln;
 use crate::mem::phys::{self, PhysRef};
 use crate::object::Call;
 use crate::object::slots::{Slots, dest_slot, update_cap};
 use crate::object::tcb::Tcb;
 use crate::object::vspace;
+use crate::sched::ScReservation;
 use crate::state::Kernel;
 use kcore::Cap;
 use libipc::abi::{CapType, Error};
@@ -62,10 +64,6 @@ pub fn retype(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
     if ty == CapType::VSpace && vspace::free_asids(k) < count as usize {
         return Err(Error::NotEnoughMemory);
     }
-    // Every thread gets a scheduling context of this CPU's fixed table.
-    if ty == CapType::Thread && k.sc_free() < count as usize {
-        return Err(Error::TableFull);
-    }
     // The destination CNode must not lie in the memory being carved.
     let carve_start = plan.object_addr(0).ok_or(Error::RangeError)?;
     let carve_end = carve_start + (count << obj_bits);
@@ -74,6 +72,14 @@ pub fn retype(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
     if dn < carve_end && carve_start < dn_end {
         return Err(Error::IllegalOperation);
     }
+    // Every thread gets a scheduling context of this CPU's fixed table,
+    // taken here, last of the checks, for all of them at once (`TableFull`
+    // and nothing taken if there are not enough): carving cannot then
+    // make a thread without one.
+    let mut contexts = match ty {
+        CapType::Thread => Some(k.sc_reserve(count as usize)?),
+        _ => None,
+    };
 
     // ---- perform: cannot fail ----
     for (i, &dst) in dests.iter().enumerate().take(count as usize) {
@@ -82,10 +88,15 @@ pub fn retype(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
             Ok(c) => c,
             Err(_) => break,
         };
-        init_object(k, ty, addr, obj_bits, call.cap.is_device(), &mut cap);
+        init_object(k, ty, addr, obj_bits, call.cap.is_device(), &mut cap, contexts.as_mut());
         if kcore::cdt::insert_child(&mut Slots, call.slot, dst, cap).is_err() {
             break;
         }
+    }
+    // Contexts no thread got (only if the loop above stopped early, which
+    // the checks rule out) go back.
+    if let Some(r) = contexts {
+        k.sc_unreserve(r);
     }
     let watermark = plan.new_watermark;
     update_cap(call.slot, |c| {
@@ -94,7 +105,15 @@ pub fn retype(k: &mut Kernel, call: &Call<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-fn init_object(k: &mut Kernel, ty: CapType, addr: u64, bits: u8, device: bool, cap: &mut Cap) {
+fn init_object(
+    k: &mut Kernel,
+    ty: CapType,
+    addr: u64,
+    bits: u8,
+    device: bool,
+    cap: &mut Cap,
+    contexts: Option<&mut ScReservation>,
+) {
     if ty == CapType::Untyped || device {
         return;
     }
@@ -107,8 +126,14 @@ fn init_object(k: &mut Kernel, ty: CapType, addr: u64, bits: u8, device: bool, c
             // SAFETY: a fresh, zeroed, aligned block of THREAD_BITS bytes.
             let t: PhysRef<Tcb> = unsafe { PhysRef::new(addr) };
             t.init(Tcb::new());
-            // Checked before performing: a context is free.
-            let _ = k.sc_create(addr);
+            // Reserved before performing, one per thread: attaching cannot
+            // fail (if it did, it says so on the console).
+            match contexts {
+                Some(r) => {
+                    let _ = k.sc_attach(r, addr);
+                }
+                None => kprintln!("kernel: sched: context for {:#x} was not reserved", addr),
+            }
         }
         CapType::VSpace => {
             // Checked before performing: an ASID is free.

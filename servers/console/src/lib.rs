@@ -25,7 +25,7 @@ pub const INPUT_RING: usize = 4096;
 /// How the server reaches its subscribers' notifications (capabilities, on
 /// bare metal).
 pub trait Notifier {
-    /// Whether the capability in `slot` is a notification.
+    /// Whether the capability in `slot` is a notification it may signal.
     fn is_notification(&mut self, slot: u64) -> bool;
     /// Signal the notification in `slot`; `false` if it is gone.
     fn signal(&mut self, slot: u64) -> bool;

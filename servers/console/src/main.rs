@@ -85,19 +85,11 @@ mod server {
 
     impl Notifier for Caps {
         fn is_notification(&mut self, slot: u64) -> bool {
-            // The kernel has no "identify" invocation. Binding a
-            // notification to our thread checks the cap's type first
-            // (`WrongType`), then refuses because the thread is already
-            // bound to the interrupt's notification (`IllegalOperation`).
-            match THREAD.bind_notification(Cap::from_slot(slot)) {
-                Err(KError::IllegalOperation) => true,
-                Err(_) => false,
-                // Cannot happen while we are bound; undo it if it did.
-                Ok(()) => {
-                    let _ = THREAD.unbind_notification();
-                    false
-                }
-            }
+            // Asked of the kernel (`CNodeIdentify`): a notification we may
+            // signal (WRITE), nothing else.
+            CNODE
+                .identify(slot)
+                .is_ok_and(|id| id.is::<Notification>() && id.rights.contains(Rights::WRITE))
         }
 
         fn signal(&mut self, slot: u64) -> bool {

@@ -31,7 +31,7 @@ mod procs;
 
 #[cfg(target_os = "none")]
 mod root {
-    use libipc::abi::{BootInfo, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, MessageInfo};
+    use libipc::abi::{BootInfo, CapType, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, MessageInfo};
     use libipc::bootarchive::{BootArchive, EntryKind};
     use libipc::cap::{Cap, Endpoint, init as rootcaps};
     use libipc::plan::{self, Name, Plan};
@@ -412,6 +412,26 @@ mod root {
             version: u32,
         ) -> Result<(), initp::Error> {
             let slot = self.cap.ok_or(initp::Error::NoCap)?;
+            // Only an endpoint: clients `Call` what they look up, and a call
+            // on any other object (a CNode, an untyped, a thread of the
+            // registering server's) would invoke that object for them.
+            let ty = rootcaps::CNODE.identify(slot).map(|id| id.ty);
+            if ty != Ok(CapType::Endpoint) {
+                let p = &self.init.procs[self.caller];
+                let what = match ty {
+                    Ok(CapType::Null) => "no capability",
+                    Ok(t) => t.as_str(),
+                    Err(e) => e.as_str(),
+                };
+                rt::println!(
+                    "init: {} (pid {}) may not register {}: it sent {}, not an endpoint",
+                    p.name,
+                    p.pid,
+                    name,
+                    what
+                );
+                return Err(initp::Error::NoCap);
+            }
             self.init.names.register(
                 self.caller,
                 &name,

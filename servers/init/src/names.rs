@@ -141,7 +141,8 @@ impl Names {
     }
 
     /// Register the endpoint init received into `ep` under `name` for
-    /// server `caller`. On success the slot belongs to the registry.
+    /// server `caller` (the caller checked with `CNodeIdentify` that it is
+    /// an endpoint). On success the slot belongs to the registry.
     pub fn register(
         &mut self,
         caller: usize,

@@ -1,10 +1,12 @@
-//! CNodes: copy, mint, move, delete, revoke, nested CNodes, and their
-//! errors. Whether a slot holds a working capability is probed with
+//! CNodes: copy, mint, move, delete, revoke, identify, nested CNodes, and
+//! their errors. Whether a slot holds a working capability is probed with
 //! `NbSend` on an endpoint (`WouldBlock`: the cap works, nobody waits) or a
 //! signal on a notification.
 
-use libipc::abi::{Error, Invocation, Rights};
-use libipc::cap::{CNode, Cap, Endpoint, init};
+use libipc::abi::{CapType, Error, Invocation, Rights};
+use libipc::cap::{CNode, Cap, Endpoint, Identity, PageTable, VSpace, init};
+
+use crate::arch::FREE_IRQ;
 
 use crate::env::{Env, mi};
 use crate::fmt::TestResult;
@@ -151,5 +153,108 @@ pub fn cnode_errors(env: &mut Env) -> TestResult {
     expect_err!(c.copy(dest, c, u.slot(), Rights::ALL), Error::RevokeFirst);
     // Nothing above created anything.
     expect_err!(probe(Cap::from_slot(dest)), Error::InvalidCapability);
+    Ok(())
+}
+
+/// `CNodeIdentify` on the root CNode's slot `slot` is `ty` with `rights`
+/// and `badged`.
+fn identify_is(
+    cnode: Cap<CNode>,
+    slot: u64,
+    ty: CapType,
+    rights: Rights,
+    badged: bool,
+) -> Result<(), crate::fmt::Fail> {
+    let id = ok!(cnode.identify(slot));
+    check_eq!(id, Identity { ty, rights, badged }, "(slot {slot})");
+    Ok(())
+}
+
+pub fn cnode_identify(env: &mut Env) -> TestResult {
+    let c = init::CNODE;
+    let all = Rights::ALL;
+    // The root task's initial caps, each its own type.
+    identify_is(c, init::THREAD.slot(), CapType::Thread, all, false)?;
+    identify_is(c, c.slot(), CapType::CNode, all, false)?;
+    identify_is(c, init::VSPACE.slot(), CapType::VSpace, all, false)?;
+    identify_is(c, init::IRQ_CONTROL.slot(), CapType::IrqControl, all, false)?;
+    #[cfg(target_arch = "x86_64")]
+    identify_is(c, init::IO_PORTS.slot(), CapType::IoPort, all, false)?;
+    #[cfg(target_arch = "riscv64")]
+    identify_is(c, init::IO_PORTS.slot(), CapType::Null, Rights::NONE, false)?;
+    let boot_frame = ok!(c.identify(init::BOOT_INFO_FRAME.slot()));
+    check_eq!(boot_frame.ty, CapType::Frame);
+    check_eq!(ok!(c.identify(init::IPC_BUFFER.slot())).ty, CapType::Frame);
+    identify_is(c, init::TRACE.slot(), CapType::Trace, all, false)?;
+    identify_is(c, init::SCHED_CONTROL.slot(), CapType::SchedControl, all, false)?;
+    check_eq!(ok!(c.identify(env.boot.archive_frames.start)).ty, CapType::Frame);
+    check_eq!(ok!(c.identify(env.boot.untyped.start)).ty, CapType::Untyped);
+    // New objects of every other type.
+    let ep = env.endpoint()?;
+    identify_is(c, ep.slot(), CapType::Endpoint, all, false)?;
+    let n = env.notification()?;
+    identify_is(c, n.slot(), CapType::Notification, all, false)?;
+    identify_is(c, env.frame()?.slot(), CapType::Frame, all, false)?;
+    let pt: Cap<PageTable> = env.retype(0)?;
+    identify_is(c, pt.slot(), CapType::PageTable, all, false)?;
+    let vs: Cap<VSpace> = env.retype(0)?;
+    identify_is(c, vs.slot(), CapType::VSpace, all, false)?;
+    let k: Cap<CNode> = env.retype(4)?;
+    identify_is(c, k.slot(), CapType::CNode, all, false)?;
+    let (t, _, _) = env.thread()?;
+    identify_is(c, t.slot(), CapType::Thread, all, false)?;
+    let u: Cap<libipc::cap::Untyped> = env.retype(12)?;
+    identify_is(c, u.slot(), CapType::Untyped, all, false)?;
+    let h = env.slot()?;
+    ok!(init::IRQ_CONTROL.get(FREE_IRQ, c, h));
+    let handler = c.identify(h);
+    ok!(c.delete(h));
+    check_eq!(ok!(handler), Identity { ty: CapType::IrqHandler, rights: all, badged: false });
+    // Rights and badges as minted; a badge of 0 is no badge.
+    let rw = Rights::READ.union(Rights::WRITE);
+    let sender = env.mint(ep, Rights::WRITE, 0x77)?;
+    identify_is(c, sender.slot(), CapType::Endpoint, Rights::WRITE, true)?;
+    let signaller = env.mint(n, rw, 1)?;
+    identify_is(c, signaller.slot(), CapType::Notification, rw, true)?;
+    identify_is(c, env.mint(ep, rw, 0)?.slot(), CapType::Endpoint, rw, false)?;
+    identify_is(c, env.copy(ep, Rights::NONE)?.slot(), CapType::Endpoint, Rights::NONE, false)?;
+    // An empty slot holds the null cap.
+    identify_is(c, env.slot()?, CapType::Null, Rights::NONE, false)?;
+    // Another CNode's slots, empty or not.
+    ok!(k.copy(3, c, n.slot(), Rights::READ));
+    identify_is(k, 3, CapType::Notification, Rights::READ, false)?;
+    identify_is(k, 4, CapType::Null, Rights::NONE, false)?;
+    // Identifying changed nothing: the caps still work.
+    ok!(probe(ep));
+    ok!(signaller.signal());
+    check_eq!(ok!(n.poll()), 1);
+    Ok(())
+}
+
+pub fn cnode_identify_errors(env: &mut Env) -> TestResult {
+    let c = init::CNODE;
+    let slots = 1u64 << env.radix();
+    // Slot 0 is the kernel's; past the radix is out of range.
+    expect_err!(c.identify(0), Error::RangeError);
+    expect_err!(c.identify(slots), Error::RangeError);
+    expect_err!(c.identify(u64::MAX), Error::RangeError);
+    let k: Cap<CNode> = env.retype(2)?;
+    expect_err!(k.identify(4), Error::RangeError);
+    ok!(k.identify(3));
+    // No index word.
+    expect_err!(c.invoke(Invocation::CNodeIdentify, &[], &[]).map(drop), Error::InvalidArgument);
+    // Only a CNode identifies: on another object the label is unknown,
+    // and an empty CPtr is no cap.
+    let f = env.frame()?;
+    expect_err!(
+        f.invoke(Invocation::CNodeIdentify, &[f.slot()], &[]).map(drop),
+        Error::IllegalOperation
+    );
+    expect_err!(f.cast::<CNode>().identify(f.slot()), Error::IllegalOperation);
+    let empty = env.slot()?;
+    expect_err!(Cap::<CNode>::from_slot(empty).identify(1), Error::InvalidCapability);
+    // No right is needed: a CNode cap without any still identifies.
+    let bare = env.copy(c, Rights::NONE)?;
+    check_eq!(ok!(bare.identify(f.slot())).ty, CapType::Frame);
     Ok(())
 }

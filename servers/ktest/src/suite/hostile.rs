@@ -322,7 +322,7 @@ fn tailored(rng: &mut Rng, inv: &mut Inv) {
             w(&[spare(rng), src, rights, badge]);
             (S_SELF, [cptr(S_SELF), 0, 0])
         }
-        I::CNodeDelete | I::CNodeRevoke => {
+        I::CNodeDelete | I::CNodeRevoke | I::CNodeIdentify => {
             w(&[spare(rng)]);
             (S_SELF, [0; 3])
         }

@@ -64,6 +64,8 @@ tests! {
     cnode::cnode_revoke,
     cnode::cnode_nested,
     cnode::cnode_errors,
+    cnode::cnode_identify,
+    cnode::cnode_identify_errors,
     vspace::frame_map_write_read,
     vspace::frame_remap,
     vspace::frame_map_errors,
@@ -117,5 +119,6 @@ tests! {
     sched::sched_table_full,
     sched::sched_budget_enforced,
     sched::sched_donation,
+    sched::sched_donation_after_drop,
     sched::sched_classification,
 }

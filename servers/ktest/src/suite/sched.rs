@@ -4,7 +4,8 @@
 //! changes nothing; threads beyond the free contexts are `TableFull`; the timer enforces budgets (a hog with a reservation is
 //! throttled, and its replenishments stay on its period's grid); a call
 //! runs the server on the caller's context (donation: the caller's budget
-//! pays for the server's work); dynamic classification promotes a thread
+//! pays for the server's work), also after the server dropped an earlier
+//! caller without replying; dynamic classification promotes a thread
 //! that keeps blocking early and demotes it when it turns CPU-bound.
 //!
 //! What the threads do is observed through the event trace (`Throttle`,
@@ -300,6 +301,105 @@ pub fn sched_donation(env: &mut Env) -> TestResult {
     check!(
         lent >= 3,
         "the client's context was throttled {lent} times while the server ran on it ({own} times otherwise)"
+    );
+    check_eq!(server_own, 0, "(the server's own context is round robin)");
+    Ok(())
+}
+
+/// Server on endpoint `a[0]` that drops its first caller: it receives a
+/// call, reports on `a[1]`, and waits with a plain `Recv` without
+/// replying; every call after that it serves as [`busy_server`] does.
+extern "C" fn dropping_server(idx: u64) -> ! {
+    let c = child_ctx(idx);
+    let ep = CPtr(c.a[0]);
+    if c.buf.recv(ep).is_ok() {
+        let _ = c.buf.send(CPtr(c.a[1]), mi(0x51, 0), &[]);
+        let mut r = c.buf.recv(ep);
+        while r.is_ok() {
+            work(DONATION_WORK.load(Ordering::Relaxed));
+            r = c.buf.reply_recv(ep, mi(0, 0), &[]);
+        }
+    }
+    child_exit(&c)
+}
+
+/// Client: call `a[0]` once, then report on `a[1]` with label `a[2]` and
+/// one word: 0 if the call succeeded, else its error code.
+extern "C" fn tagged_call(idx: u64) -> ! {
+    let c = child_ctx(idx);
+    let code = match c.buf.call(CPtr(c.a[0]), mi(1, 0), &[]) {
+        Ok(_) => 0,
+        Err(e) => e as u64,
+    };
+    let _ = c.buf.send(CPtr(c.a[1]), mi(c.a[2] as u32, 1), &[code]);
+    child_exit(&c)
+}
+
+/// Donation after a dropped caller: a server receives a call from a
+/// round-robin client and, without replying, waits again (plain `Recv`).
+/// A second client with 1 ms every 10 ms then calls, and the server works
+/// about 30 ms for it. The first caller gets `IllegalOperation`; the
+/// second call runs on the second caller's context (its budget pays: it is
+/// throttled while the server runs on it), not on the server's own round-
+/// robin context, as it did when the server kept the dropped caller's
+/// loan. Every wait is bounded; the margins are those of
+/// [`sched_donation`] (30 ms of work, 3 throttles asked for).
+pub fn sched_donation_after_drop(env: &mut Env) -> TestResult {
+    DONATION_WORK.store(steps_for(env, 30), Ordering::Relaxed);
+    let ep = env.endpoint()?;
+    let reports = env.endpoint()?;
+    let server = env.spawn_at(dropping_server, [ep.slot(), reports.slot(), 0, 0])?;
+    let first = env.spawn_at(tagged_call, [ep.slot(), reports.slot(), 0xa0, 0])?;
+    let second = env.spawn_at(tagged_call, [ep.slot(), reports.slot(), 0xb0, 0])?;
+    let s = configure(server.thread, Params::rr(0))?;
+    configure(first.thread, Params::rr(0))?;
+    let c = configure(second.thread, Params::edf(MS, 10 * MS))?;
+    let mut seq = trace_now()?;
+    let (mut lent, mut own, mut server_own) = (0, 0, 0);
+    let mut count = |e: &Event| {
+        if e.kind() == Some(TraceKind::Throttle) {
+            match (e.thread, e.b) {
+                (t, r) if t == c && r == s => lent += 1,
+                (t, _) if t == c => own += 1,
+                (t, _) if t == s => server_own += 1,
+                _ => {}
+            }
+        }
+    };
+    // Reports: (server has the first call, first client's code, second's).
+    let (mut taken, mut a, mut b) = (false, None, None);
+    ok!(server.thread.resume());
+    ok!(first.thread.resume());
+    let deadline = clock() + ticks(env, 20_000);
+    while (a.is_none() || b.is_none()) && clock() < deadline {
+        match reports.nb_recv() {
+            Ok(m) => match m.label() {
+                0x51 if !taken => {
+                    // The server holds the first call and is about to
+                    // wait again: now the second client calls.
+                    taken = true;
+                    ok!(second.thread.resume());
+                }
+                0xa0 => a = Some(m.word(0)),
+                0xb0 => b = Some(m.word(0)),
+                l => return Err(fail!("unexpected report {l:#x}")),
+            },
+            Err(Error::WouldBlock) => sys::yield_now(),
+            Err(e) => return Err(fail!("reports: {e:?}")),
+        }
+        // Read the trace as it goes, so that no throttle is overwritten.
+        scan(&mut seq, &mut count)?;
+    }
+    scan(&mut seq, &mut count)?;
+    let _ = first.thread.suspend();
+    let _ = second.thread.suspend();
+    best_effort(second.thread)?;
+    check!(taken, "the server never received the first call");
+    check_eq!(a, Some(Error::IllegalOperation as u64), "(the dropped caller's result)");
+    check_eq!(b, Some(0), "(the second call's result)");
+    check!(
+        lent >= 3,
+        "the second client's context was throttled {lent} times while the server ran on it ({own} times otherwise)"
     );
     check_eq!(server_own, 0, "(the server's own context is round robin)");
     Ok(())
