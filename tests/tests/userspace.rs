@@ -21,6 +21,7 @@ const CHECKS: &[&str] = &[
     "name service: registering a new name",
     "name service: a registered name can be looked up",
     "name service: registering another server's name is NotPermitted",
+    "name service: registering a CNode is NoCap",
     "device: the mapped region reads as the device",
     "device: a read past the region is refused",
     "put then get returns the value",
@@ -47,9 +48,10 @@ fn kv_image(image: &str, arch: Arch) -> Run {
         .expect("init: 2 of 2 servers running:")
         .expect("init:   pid 1   kv-store")
         .expect("init: kv-client (pid 2) registered kv-client.echo (kv v1)")
+        .expect("init: kv-client (pid 2) may not register kv-client.cnode: it sent CNode, not an endpoint")
         .expect("init: kv-store (pid 1) faulted: page fault (write)")
         .expect("init: restarted kv-store (pid 1, restart 1)")
-        .expect("[kv-client] kv client test: 34 passed, 0 failed")
+        .expect("[kv-client] kv client test: 35 passed, 0 failed")
         .expect("init: kv-client (pid 2) exited with code 0")
         .expect_not("FAIL")
         .expect_not("kernel: thread");

@@ -143,6 +143,12 @@ mod client {
             r == Err(initp::Error::NotPermitted),
             format_args!("{r:?}"),
         );
+        let r = start.register("kv-client.cnode", "kv", kv::VERSION, rt::server::CNODE.cast());
+        t.check(
+            "name service: registering a CNode is NoCap",
+            r == Err(initp::Error::NoCap),
+            format_args!("{r:?}"),
+        );
     }
 
     /// If the manifest gives it a device region named `probe`, check that
