@@ -31,7 +31,9 @@ mod procs;
 
 #[cfg(target_os = "none")]
 mod root {
-    use libipc::abi::{BootInfo, CapType, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, MessageInfo};
+    use libipc::abi::{
+        BootInfo, CPtr, CapType, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, MessageInfo,
+    };
     use libipc::bootarchive::{BootArchive, EntryKind};
     use libipc::cap::{Cap, Endpoint, init as rootcaps};
     use libipc::plan::{self, Name, Plan};
@@ -260,12 +262,15 @@ mod root {
         /// Receive forever: faults, name-service calls, exits.
         fn serve(&mut self) -> ! {
             let buf = sys::ipc_buffer();
+            // Where a capability sent with a request lands; with no free
+            // slot, no window (the kernel then transfers no caps).
             let mut incoming = self.fresh_incoming();
             let mut words = [0u64; MSG_MAX_WORDS];
             let mut out = [0u64; MSG_MAX_WORDS];
             let mut reply: Option<libipc::proto::Reply> = None;
             loop {
-                let _ = buf.set_receive_window(rootcaps::CNODE.cptr(), incoming, 64);
+                let window = incoming.map_or(CPtr(0), |_| rootcaps::CNODE.cptr());
+                let _ = buf.set_receive_window(window, incoming.unwrap_or(0), 64);
                 let ep = self.init_ep.cptr();
                 let r = match reply.take() {
                     Some(rep) => match MessageInfo::new(rep.label, rep.len, 0) {
@@ -307,7 +312,7 @@ mod root {
                         let mut svc = Service {
                             init: self,
                             caller: i,
-                            cap: (caps > 0).then_some(incoming),
+                            cap: if caps > 0 { incoming } else { None },
                             cap_used: false,
                             exit: None,
                         };
@@ -342,16 +347,19 @@ mod root {
                 if caps > 0 {
                     if cap_used {
                         incoming = self.fresh_incoming();
-                    } else {
-                        let _ = rootcaps::CNODE.delete(incoming);
+                    } else if let Some(slot) = incoming {
+                        let _ = rootcaps::CNODE.delete(slot);
                     }
+                }
+                if incoming.is_none() {
+                    incoming = self.fresh_incoming();
                 }
             }
         }
 
         /// An empty slot of init's for a capability that comes with a call.
-        fn fresh_incoming(&mut self) -> u64 {
-            self.env.slot().unwrap_or(0)
+        fn fresh_incoming(&mut self) -> Option<u64> {
+            self.env.slot().ok()
         }
 
         fn fault(&self, i: usize, kind: u32, w: &[u64]) {
