@@ -50,6 +50,8 @@
 //!   `libipc::sys::IpcBuf::debug_write`).
 //! - [`console`]: console input ([`console::Input`]: subscribe, blocking
 //!   and polling reads) and raw writes.
+//! - [`check::Tally`]: a test program's checks, each printed as `ok: NAME`
+//!   or `FAIL: NAME: DETAIL` and counted.
 //!
 //! Bare-metal targets only: on the host the crate is empty, so that
 //! `cargo test --workspace` and host clippy still build it.
@@ -60,6 +62,8 @@
 #[cfg(target_os = "none")]
 pub use libipc;
 
+#[cfg(target_os = "none")]
+pub mod check;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
