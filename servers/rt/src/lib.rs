@@ -32,6 +32,8 @@
 //!   capabilities up by name (`start.cap::<Endpoint>("kv")`, an error naming
 //!   what is missing), files, untyped memory, free slots, and talks to
 //!   init's name service (`lookup`, `relookup`, `register`).
+//!   [`server::reply_recv`] is one turn of a server's receive loop (reply
+//!   to the last request, receive the next with a cap window set).
 //! - Exit: a root task's `main` returning, or [`exit`], suspends its thread.
 //!   A server's `main` returns its exit code, which the runtime reports to
 //!   init (`init` protocol `exit`; init tears the server down and restarts
