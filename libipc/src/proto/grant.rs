@@ -21,6 +21,7 @@ pub use bare::WithCaps;
 mod bare {
     use crate::abi::{CPtr, MSG_MAX_WORDS, MessageInfo};
     use crate::cap::{self, Cap};
+    use crate::proto::transport::ipc_error;
     use crate::proto::{ProtoError, Reply, Transport};
     use crate::sys::{self, IpcBuf};
 
@@ -54,12 +55,7 @@ mod bare {
             self.buf.set_caps(self.caps).map_err(|e| ProtoError::Ipc(e as u64))?;
             let info = MessageInfo::new(label, words.len(), self.caps.len())
                 .ok_or(ProtoError::TooLarge)?;
-            let m = self.buf.call(self.ep.cptr(), info, words).map_err(|e| match e {
-                crate::abi::Error::InvalidCapability | crate::abi::Error::IllegalOperation => {
-                    ProtoError::ServerGone
-                }
-                e => ProtoError::Ipc(e as u64),
-            })?;
+            let m = self.buf.call(self.ep.cptr(), info, words).map_err(ipc_error)?;
             let len = m.copy_words(reply);
             Ok(Reply { label: m.label(), len })
         }

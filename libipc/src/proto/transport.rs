@@ -131,6 +131,8 @@ where
 }
 
 #[cfg(target_os = "none")]
+pub(crate) use bare::ipc_error;
+#[cfg(target_os = "none")]
 pub use bare::{Endpoint, serve};
 
 #[cfg(target_os = "none")]
@@ -173,7 +175,7 @@ mod bare {
     }
 
     /// The kernel's answer to a failed `Call`, as the protocol layer sees it.
-    fn ipc_error(e: Error) -> ProtoError {
+    pub(crate) fn ipc_error(e: Error) -> ProtoError {
         match e {
             // The server's thread or endpoint was destroyed while we waited,
             // the endpoint cap is gone, or the server took another call

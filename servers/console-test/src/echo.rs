@@ -22,30 +22,13 @@ mod echo {
     use libipc::proto::console::{self, Error, Text};
     use libipc::proto::wire::{self, REPLY_ERR};
     use libipc::sys;
+    use rt::check::Tally;
     use rt::console::Input;
 
     rt::server!(main);
 
     /// Longest line kept (more is dropped, not echoed).
     const LINE_MAX: usize = 512;
-
-    #[derive(Default)]
-    struct Tally {
-        passed: u32,
-        failed: u32,
-    }
-
-    impl Tally {
-        fn check(&mut self, name: &str, ok: bool, detail: core::fmt::Arguments<'_>) {
-            if ok {
-                self.passed += 1;
-                rt::println!("ok: {name}");
-            } else {
-                self.failed += 1;
-                rt::println!("FAIL: {name}: {detail}");
-            }
-        }
-    }
 
     /// Typed bytes to echo, sent as one write per chunk read.
     struct Echo {

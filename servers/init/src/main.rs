@@ -31,15 +31,12 @@ mod procs;
 
 #[cfg(target_os = "none")]
 mod root {
-    use libipc::abi::{
-        BootInfo, CPtr, CapType, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, MessageInfo,
-    };
+    use libipc::abi::{BootInfo, CapType, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS};
     use libipc::bootarchive::{BootArchive, EntryKind};
     use libipc::cap::{Cap, Endpoint, init as rootcaps};
     use libipc::plan::{self, Name, Plan};
     use libipc::proto::init::{self as initp, Found, Message};
     use libipc::proto::{Caller, Incoming};
-    use libipc::sys;
     use os::Env;
 
     use crate::names::Names;
@@ -261,7 +258,6 @@ mod root {
 
         /// Receive forever: faults, name-service calls, exits.
         fn serve(&mut self) -> ! {
-            let buf = sys::ipc_buffer();
             // Where a capability sent with a request lands; with no free
             // slot, no window (the kernel then transfers no caps).
             let mut incoming = self.fresh_incoming();
@@ -269,23 +265,8 @@ mod root {
             let mut out = [0u64; MSG_MAX_WORDS];
             let mut reply: Option<libipc::proto::Reply> = None;
             loop {
-                let window = incoming.map_or(CPtr(0), |_| rootcaps::CNODE.cptr());
-                let _ = buf.set_receive_window(window, incoming.unwrap_or(0), 64);
-                let ep = self.init_ep.cptr();
-                let r = match reply.take() {
-                    Some(rep) => match MessageInfo::new(rep.label, rep.len, 0) {
-                        Some(info) => buf.reply_recv(ep, info, out.get(..rep.len).unwrap_or(&[])),
-                        None => buf.recv(ep),
-                    },
-                    None => buf.recv(ep),
-                };
-                let msg = match r {
-                    Ok(m) => m,
-                    Err(e) => {
-                        rt::println!("init: receiving failed: {}", e.as_str());
-                        continue;
-                    }
-                };
+                let (ep, cnode) = (self.init_ep, rootcaps::CNODE);
+                let msg = rt::server::reply_recv("init", ep, cnode, incoming, reply.take(), &out);
                 let n = msg.copy_words(&mut words);
                 let caps = msg.info.extra_caps();
                 let label = msg.label();

@@ -264,15 +264,14 @@ fn build(
             w.archive.find(f.as_str()).ok_or(Fail::msg("a file it lists is not in the archive"))?;
         let first = w.archive_frames + entry.offset / layout::PAGE;
         let pages = (entry.data.len() as u64).div_ceil(layout::PAGE);
-        for i in 0..pages {
-            let frame: Cap<Frame> = e
-                .copy(Cap::from_slot(first + i), RO)
-                .map_err(Fail::os("copying an archive frame"))?;
-            child
-                .space
-                .map(&mut e, frame, va + i * layout::PAGE, RO)
-                .map_err(Fail::os("mapping a file"))?;
-        }
+        map_copies(
+            &mut e,
+            &mut child,
+            (first, pages),
+            va,
+            RO,
+            ("copying an archive frame", "mapping a file"),
+        )?;
         push(&mut info.files, st::File { name: *f, vaddr: va, len: entry.data.len() as u64 })?;
         va += pages.max(1) * layout::PAGE;
     }
@@ -301,15 +300,14 @@ fn build(
         if va + pages * layout::PAGE > layout::MMIO + layout::MMIO_MAX {
             return Err(Fail::msg("its device regions do not fit the MMIO area"));
         }
-        for i in 0..pages {
-            let frame: Cap<Frame> = e
-                .copy(Cap::from_slot(first + i), RW)
-                .map_err(Fail::os("copying a device frame"))?;
-            child
-                .space
-                .map(&mut e, frame, va + i * layout::PAGE, RW)
-                .map_err(Fail::os("mapping a device region"))?;
-        }
+        map_copies(
+            &mut e,
+            &mut child,
+            (first, pages),
+            va,
+            RW,
+            ("copying a device frame", "mapping a device region"),
+        )?;
         push(
             &mut info.devices,
             st::Device { name: m.name, vaddr: va, paddr: m.paddr, size: pages * layout::PAGE },
@@ -395,6 +393,25 @@ fn build(
     let spec = child.spec(ipc, Some(fault_ep), loaded.entry);
     thread::start(tcb, &spec).map_err(Fail::os("starting its thread"))?;
     p.state = State::Running;
+    Ok(())
+}
+
+/// Map copies (with `rights`) of the frames in the `pages` slots from
+/// `first` on into `child`, from `va` on; `what` names the copy and the
+/// map step in an error.
+fn map_copies(
+    e: &mut Env,
+    child: &mut Child,
+    (first, pages): (u64, u64),
+    va: u64,
+    rights: Rights,
+    (copying, mapping): (&'static str, &'static str),
+) -> Res<()> {
+    for i in 0..pages {
+        let frame: Cap<Frame> =
+            e.copy(Cap::from_slot(first + i), rights).map_err(Fail::os(copying))?;
+        child.space.map(e, frame, va + i * layout::PAGE, rights).map_err(Fail::os(mapping))?;
+    }
     Ok(())
 }
 

@@ -33,25 +33,9 @@ mod client {
     use libipc::proto::transport::Endpoint as Conn;
     use libipc::proto::wire::{self, REPLY_ERR};
     use libipc::sys;
+    use rt::check::Tally;
 
     rt::server!(main);
-
-    struct Tally {
-        passed: u32,
-        failed: u32,
-    }
-
-    impl Tally {
-        fn check(&mut self, name: &str, ok: bool, detail: core::fmt::Arguments<'_>) {
-            if ok {
-                self.passed += 1;
-                rt::println!("ok: {name}");
-            } else {
-                self.failed += 1;
-                rt::println!("FAIL: {name}: {detail}");
-            }
-        }
-    }
 
     fn key(s: &str) -> Key {
         Key::from_slice(s.as_bytes()).unwrap_or_default()

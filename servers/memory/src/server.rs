@@ -6,14 +6,12 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use libipc::abi::{
-    Error as KError, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, MessageInfo, NOTIFICATION_LABEL,
-    Rights,
+    Error as KError, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, NOTIFICATION_LABEL, Rights,
 };
 use libipc::cap::{CNode, Cap, Endpoint, Frame, Notification, PageTable, VSpace};
 use libipc::proto::mem::{self, FaultReport, Pool, Prot, Reason, ShmId, SpaceId, Usage};
-use libipc::proto::{Caller, Incoming};
+use libipc::proto::{Caller, Incoming, Reply};
 use libipc::start::slots;
-use libipc::sys;
 use os::buddy::{BlockRef, Pool as BuddyPool};
 use os::elf::Machine;
 use os::layout::{PAGE, Range, page_floor, user_end};
@@ -235,27 +233,18 @@ impl Memory {
 
     /// Receive forever: faults of attached spaces and `mem` requests.
     fn serve(&mut self) -> ! {
-        let buf = sys::ipc_buffer();
         let mut words = [0u64; MSG_MAX_WORDS];
         let mut out = [0u64; MSG_MAX_WORDS];
-        let mut reply: Option<(u32, usize)> = None;
+        let mut reply: Option<Reply> = None;
         loop {
-            let _ = buf.set_receive_window(ROOT.cptr(), self.s.recv, 64);
-            let ep = self.ep.cptr();
-            let r = match reply.take() {
-                Some((label, len)) => match MessageInfo::new(label, len, 0) {
-                    Some(info) => buf.reply_recv(ep, info, out.get(..len).unwrap_or(&[])),
-                    None => buf.recv(ep),
-                },
-                None => buf.recv(ep),
-            };
-            let msg = match r {
-                Ok(m) => m,
-                Err(e) => {
-                    rt::println!("memory: receiving failed: {}", e.as_str());
-                    continue;
-                }
-            };
+            let msg = rt::server::reply_recv(
+                "memory",
+                self.ep,
+                ROOT,
+                Some(self.s.recv),
+                reply.take(),
+                &out,
+            );
             let n = msg.copy_words(&mut words);
             let words = words.get(..n).unwrap_or(&[]);
             let label = msg.label();
@@ -264,14 +253,14 @@ impl Memory {
                 let served = self.fault(msg.badge, fault as u32, words);
                 // Label 0 resumes the thread; any other leaves it stopped.
                 // No words: the thread's registers stay as they are.
-                reply = Some((u32::from(!served), 0));
+                reply = Some(Reply { label: u32::from(!served), len: 0 });
             } else if label == NOTIFICATION_LABEL {
                 reply = None;
             } else {
                 let caps = msg.info.extra_caps();
                 let mut svc = Service { m: self, caps };
                 let rep = mem::dispatch(&mut svc, Incoming::new(msg.badge, label, words), &mut out);
-                reply = Some((rep.label, rep.len));
+                reply = Some(rep);
             }
             // Whatever arrived with the message and was not taken.
             for k in 0..3 {

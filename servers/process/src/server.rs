@@ -5,7 +5,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use libipc::abi::{CapType, MSG_MAX_WORDS, MessageInfo, NOTIFICATION_LABEL, Rights};
+use libipc::abi::{CapType, MSG_MAX_WORDS, NOTIFICATION_LABEL, Rights};
 use libipc::cap::{CNode, Cap, Endpoint, Notification, Thread, VSpace};
 use libipc::plan::Name;
 use libipc::proto::init::{self as initp, Found};
@@ -14,9 +14,8 @@ use libipc::proto::process::{
     self as pp, Args, Cause, EXIT_FAULT, EXIT_KILLED, EXIT_NO_MEMORY, Exit, Message, Pid, Program,
     Spawned, Stats, Status,
 };
-use libipc::proto::{Caller, Incoming};
+use libipc::proto::{Caller, Incoming, Reply};
 use libipc::start::{self as st, Area, NamedCap, Role, StartInfo, layout, slots};
-use libipc::sys;
 use os::buddy::{BlockRef, Pool};
 use os::elf::{self, Machine, Policy};
 use os::{Child, Env, Park, SlotAlloc, UntypedAlloc, Window, thread};
@@ -181,27 +180,18 @@ impl Procs {
     /// Receive forever: requests, exits of processes, the memory server's
     /// fault reports.
     fn serve(&mut self) -> ! {
-        let buf = sys::ipc_buffer();
         let mut words = [0u64; MSG_MAX_WORDS];
         let mut out = [0u64; MSG_MAX_WORDS];
-        let mut reply: Option<(u32, usize)> = None;
+        let mut reply: Option<Reply> = None;
         loop {
-            let _ = buf.set_receive_window(ROOT.cptr(), self.recv, 64);
-            let ep = self.ep.cptr();
-            let r = match reply.take() {
-                Some((label, len)) => match MessageInfo::new(label, len, 0) {
-                    Some(info) => buf.reply_recv(ep, info, out.get(..len).unwrap_or(&[])),
-                    None => buf.recv(ep),
-                },
-                None => buf.recv(ep),
-            };
-            let msg = match r {
-                Ok(m) => m,
-                Err(e) => {
-                    rt::println!("process: receiving failed: {}", e.as_str());
-                    continue;
-                }
-            };
+            let msg = rt::server::reply_recv(
+                "process",
+                self.ep,
+                ROOT,
+                Some(self.recv),
+                reply.take(),
+                &out,
+            );
             let n = msg.copy_words(&mut words);
             let words = words.get(..n).unwrap_or(&[]);
             let label = msg.label();
@@ -214,7 +204,7 @@ impl Procs {
                 let who = if msg.badge == 0 { 0 } else { pid };
                 let mut svc = Service { p: self, who, caps };
                 let rep = pp::dispatch(&mut svc, Incoming::new(msg.badge, label, words), &mut out);
-                reply = Some((rep.label, rep.len));
+                reply = Some(rep);
             } else if kind == EXIT_BADGE {
                 let mut svc = InitService { exit: None };
                 let rep =
@@ -224,7 +214,7 @@ impl Procs {
                         let message = message(format_args!("{text}"));
                         self.ended(pid, Exit { code, cause: Cause::Exited, message });
                     }
-                    None => reply = Some((rep.label, rep.len)),
+                    None => reply = Some(rep),
                 }
             }
             let _ = ROOT.delete(self.recv);

@@ -26,28 +26,12 @@ mod program {
     use libipc::proto::{ProtoError, Str};
     use libipc::sys;
     use os::UntypedAlloc;
+    use rt::check::Tally;
 
     rt::server!(main);
 
     /// Spawn/exit cycles of the memory-comes-back check.
     const CYCLES: u32 = 12;
-
-    struct Tally {
-        passed: u32,
-        failed: u32,
-    }
-
-    impl Tally {
-        fn check(&mut self, name: &str, ok: bool, detail: core::fmt::Arguments<'_>) {
-            if ok {
-                self.passed += 1;
-                rt::println!("ok: {name}");
-            } else {
-                self.failed += 1;
-                rt::println!("FAIL: {name}: {detail}");
-            }
-        }
-    }
 
     struct T {
         procs: Cap<Endpoint>,

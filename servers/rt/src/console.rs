@@ -22,9 +22,10 @@ use libipc::cap::{Cap, Endpoint, Notification};
 use libipc::plan::Name;
 use libipc::proto::ProtoError;
 use libipc::proto::console::{self, Error, Info, Text, WRITE_MAX};
+use libipc::proto::grant::WithCaps;
 use libipc::start::{Role, StartInfo};
 
-use crate::server::{CNODE, Start, WithCap};
+use crate::server::{CNODE, Start};
 
 /// The console endpoint's slot (0: none).
 static CONSOLE: AtomicU64 = AtomicU64::new(0);
@@ -144,7 +145,8 @@ impl Input {
             return Err(InputError::Memory(os::Error::Kernel { op: "CNodeMint", error: e, at: 0 }));
         }
         let sent: Cap<Notification> = Cap::from_slot(slot);
-        let mut c = console::Client::new(WithCap { ep, cap: Some(sent.cptr()) });
+        let caps = [sent.cptr()];
+        let mut c = console::Client::new(WithCaps::new(ep, &caps));
         match c.subscribe() {
             Ok(_) => Ok(Input { ep, notification, sent }),
             Err(e) => {

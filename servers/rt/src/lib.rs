@@ -32,6 +32,8 @@
 //!   capabilities up by name (`start.cap::<Endpoint>("kv")`, an error naming
 //!   what is missing), files, untyped memory, free slots, and talks to
 //!   init's name service (`lookup`, `relookup`, `register`).
+//!   [`server::reply_recv`] is one turn of a server's receive loop (reply
+//!   to the last request, receive the next with a cap window set).
 //! - Exit: a root task's `main` returning, or [`exit`], suspends its thread.
 //!   A server's `main` returns its exit code, which the runtime reports to
 //!   init (`init` protocol `exit`; init tears the server down and restarts
@@ -50,6 +52,8 @@
 //!   `libipc::sys::IpcBuf::debug_write`).
 //! - [`console`]: console input ([`console::Input`]: subscribe, blocking
 //!   and polling reads) and raw writes.
+//! - [`check::Tally`]: a test program's checks, each printed as `ok: NAME`
+//!   or `FAIL: NAME: DETAIL` and counted.
 //!
 //! Bare-metal targets only: on the host the crate is empty, so that
 //! `cargo test --workspace` and host clippy still build it.
@@ -60,6 +64,8 @@
 #[cfg(target_os = "none")]
 pub use libipc;
 
+#[cfg(target_os = "none")]
+pub mod check;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]

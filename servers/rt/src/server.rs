@@ -3,11 +3,12 @@
 
 use core::fmt;
 
-use libipc::abi::{CPtr, CapType, MSG_MAX_WORDS, MessageInfo, Rights};
+use libipc::abi::{CPtr, CapType, MessageInfo, Rights};
 use libipc::cap::{CNode, Cap, Endpoint, ObjectType};
 use libipc::plan::Name;
+use libipc::proto::Reply;
+use libipc::proto::grant::WithCaps;
 use libipc::proto::init::{self as initp, Message};
-use libipc::proto::{ProtoError, Reply, Transport};
 use libipc::start::{StartInfo, UntypedCap, layout, slots};
 use libipc::sys;
 use os::{SlotAlloc, UntypedAlloc};
@@ -168,7 +169,8 @@ impl Start {
     ) -> Result<(), initp::Error> {
         let name = Name::from_str(name).ok_or(initp::Error::NotFound)?;
         let protocol = Name::from_str(protocol).ok_or(initp::Error::NotFound)?;
-        let mut c = initp::Client::new(WithCap { ep: INIT, cap: Some(ep.cptr()) });
+        let caps = [ep.cptr()];
+        let mut c = initp::Client::new(WithCaps::new(INIT, &caps));
         c.register(name, protocol, version)
     }
 }
@@ -179,30 +181,38 @@ fn lookup_into(name: &str, slot: u64) -> Result<Cap<Endpoint>, initp::Error> {
     Ok(Cap::from_slot(found.slot))
 }
 
-/// A transport that sends one capability with the request (the endpoint
-/// cap must have GRANT).
-pub(crate) struct WithCap {
-    pub(crate) ep: Cap<Endpoint>,
-    pub(crate) cap: Option<CPtr>,
-}
-
-impl Transport for WithCap {
-    fn call(
-        &mut self,
-        label: u32,
-        words: &[u64],
-        reply: &mut [u64; MSG_MAX_WORDS],
-    ) -> Result<Reply, ProtoError> {
-        let buf = sys::ipc_buffer();
-        let caps: &[CPtr] = match &self.cap {
-            Some(c) => core::slice::from_ref(c),
-            None => &[],
+/// One turn of a server's receive loop: send `reply` (the answer to the
+/// last request, its words in `out`) if there is one, and wait on `ep` for
+/// the next message, with the receive window at slot `window` of `cnode`
+/// (where a cap sent with the message lands; `None`: no window, the kernel
+/// transfers no caps). A failed receive prints `NAME: receiving failed:
+/// ERROR` and waits again, without a reply.
+pub fn reply_recv(
+    name: &str,
+    ep: Cap<Endpoint>,
+    cnode: Cap<CNode>,
+    window: Option<u64>,
+    mut reply: Option<Reply>,
+    out: &[u64],
+) -> sys::Message {
+    let buf = sys::ipc_buffer();
+    let (root, index) = match window {
+        Some(slot) => (cnode.cptr(), slot),
+        None => (CPtr(0), 0),
+    };
+    loop {
+        let _ = buf.set_receive_window(root, index, 64);
+        let r = match reply.take() {
+            Some(rep) => match MessageInfo::new(rep.label, rep.len, 0) {
+                Some(info) => buf.reply_recv(ep.cptr(), info, out.get(..rep.len).unwrap_or(&[])),
+                None => buf.recv(ep.cptr()),
+            },
+            None => buf.recv(ep.cptr()),
         };
-        buf.set_caps(caps).map_err(|e| ProtoError::Ipc(e as u64))?;
-        let info = MessageInfo::new(label, words.len(), caps.len()).ok_or(ProtoError::TooLarge)?;
-        let m = buf.call(self.ep.cptr(), info, words).map_err(|e| ProtoError::Ipc(e as u64))?;
-        let len = m.copy_words(reply);
-        Ok(Reply { label: m.label(), len })
+        match r {
+            Ok(m) => return m,
+            Err(e) => crate::println!("{name}: receiving failed: {}", e.as_str()),
+        }
     }
 }
 
