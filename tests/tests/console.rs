@@ -52,7 +52,17 @@ both_arches!(typed_lines_reach_a_program_and_output_stays_whole, |arch: Arch| {
     let got_long = format!("[echo] console: got \"{long}\"");
     let run = Boot::new("test-console", arch)
         // "hex", Delete, "llo", Enter: the line is "hello".
-        .feed(&[INIT_DONE, "[console] console: 16550 at "], b"hex\x7fllo\r")
+        // Both chats must have subscribed to input before the first byte:
+        // echo may otherwise take it alone and the chats never wake.
+        .feed(
+            &[
+                INIT_DONE,
+                "[console] console: 16550 at ",
+                "[chat-a] chat: subscribed",
+                "[chat-b] chat: subscribed",
+            ],
+            b"hex\x7fllo\r",
+        )
         .feed(
             &["[chat-a] chat: done", "[chat-b] chat: done", "ok: console: the input came by"],
             format!("{long}\r").as_bytes(),

@@ -2,8 +2,8 @@
 //! the line-atomicity test (`tests/tests/console.rs`): two of these print
 //! at once and every line must come out whole.
 //!
-//! It subscribes to console input and prints nothing until the first input
-//! arrives: by then init has finished printing (init's output goes through
+//! It subscribes to console input, says so (`chat: subscribed`, through
+//! `DebugWrite`), and prints nothing more until the first input arrives: by then init has finished printing (init's output goes through
 //! the kernel's `DebugWrite`, which may land inside a console line; see
 //! `docs/console.md`). After its lines it stays, waiting, rather than exit
 //! (an exit makes init print).
@@ -33,6 +33,17 @@ mod chat {
                 return 2;
             }
         };
+        // Tell the test it may type: input that arrives before this
+        // subscription could be taken by echo alone, and the chats would
+        // wait forever. Through `DebugWrite`, which is one kernel call per
+        // line like init's own output, so the two cannot mix mid-line (no
+        // console client prints before the first input).
+        let mut w = rt::DebugWriter::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut w,
+            format_args!("[{}] chat: subscribed\n", start.name()),
+        );
+        w.flush();
         let _ = input.notification().wait();
         for i in 0..LINES {
             rt::println!("chat line {i:03} of {}: {FILLER}", start.name());
