@@ -30,6 +30,7 @@ const CHECKS: &[&str] = &[
     "process: a garbage request gets BadRequest",
     "mem: a truncated request gets BadRequest",
     "mem: an unknown space is NoSuchSpace, no faults are pending, attach without a VSpace is NoCap",
+    "mem: attach with an endpoint for the VSpace is NoCap",
     "both servers keep serving after garbage",
     "memory comes back: the largest block, half touched, spawned and ended 12 times",
     "the memory server's pool is as full as before the cycles",
@@ -67,7 +68,7 @@ both_arches!(memory_and_process_servers, |arch: Arch| {
         .expect("[process] process: memtest (pid 7) exited with code -11")
         .expect("[process] process: memtest (pid 8) exited with code -9: killed")
         .expect("[process] process: corrupt.elf is refused: not an ELF file")
-        .expect("[proctest] proctest: 22 passed, 0 failed")
+        .expect("[proctest] proctest: 23 passed, 0 failed")
         .expect("init: proctest (pid 3) exited with code 0")
         .expect_not("FAIL")
         .expect_not("kernel: thread")

@@ -6,7 +6,8 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use libipc::abi::{
-    Error as KError, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, NOTIFICATION_LABEL, Rights,
+    CapType, Error as KError, FAULT_LABEL_BASE, FaultKind, MSG_MAX_WORDS, NOTIFICATION_LABEL,
+    Rights,
 };
 use libipc::cap::{CNode, Cap, Endpoint, Frame, Notification, PageTable, VSpace};
 use libipc::proto::mem::{self, FaultReport, Pool, Prot, Reason, ShmId, SpaceId, Usage};
@@ -351,6 +352,16 @@ impl Memory {
         }
         let want = 1 + usize::from(install.is_some()) + usize::from(notify);
         if caps < want {
+            return Err(mem::Error::NoCap);
+        }
+        // The caps must be what they claim (the kernel says what a slot
+        // holds): a VSpace, then the client's CNode, then a notification.
+        let is = |slot: u64, ty: CapType| ROOT.identify(slot).is_ok_and(|id| id.ty == ty);
+        let last = self.s.recv + want as u64 - 1;
+        if !is(self.s.recv, CapType::VSpace)
+            || (install.is_some() && !is(self.s.recv + 1, CapType::CNode))
+            || (notify && !is(last, CapType::Notification))
+        {
             return Err(mem::Error::NoCap);
         }
         let bits = quota_bits(quota)?;

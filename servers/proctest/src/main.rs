@@ -276,6 +276,14 @@ mod program {
             u == Err(mem::Error::NoSuchSpace) && f == Ok(None) && a == Err(mem::Error::NoCap),
             format_args!("{u:?} {f:?} {a:?}"),
         );
+        // An endpoint where the VSpace should be: the server asks the
+        // kernel what it got (CNodeIdentify) and refuses it.
+        let a = mem::attach(t.mem, t.mem.cast(), 1 << 20, None, None);
+        t.t.check(
+            "mem: attach with an endpoint for the VSpace is NoCap",
+            a == Err(mem::Error::NoCap),
+            format_args!("{a:?}"),
+        );
         let s = c.stats();
         t.t.check(
             "both servers keep serving after garbage",
