@@ -81,8 +81,9 @@ pub mod slots {
 /// log2 of the slots of a server's CNode.
 pub const CNODE_RADIX: u8 = 8;
 
-/// [`StartInfo::version`]. 2: `args` (argv and environment) added.
-pub const VERSION: u32 = 2;
+/// [`StartInfo::version`]. 2: `args` (argv and environment) added; 3:
+/// `clock_hz` added.
+pub const VERSION: u32 = 3;
 /// The first word of the start-info page: "RINTSTRT" little-endian; the
 /// second holds the encoded length.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINTSTRT");
@@ -233,6 +234,10 @@ pub struct StartInfo {
     pub ports: List<Ports, MAX_IOPORTS>,
     /// Its arguments and environment (empty for servers init starts).
     pub args: Args,
+    /// Ticks per second of the counter user mode reads
+    /// (`sys::arch::clock`: x86_64 `rdtsc`, riscv64 `rdtime`), from the
+    /// kernel's `BootInfo::clock_hz`; 0 if unknown.
+    pub clock_hz: u64,
 }
 
 impl StartInfo {
@@ -321,6 +326,7 @@ mod tests {
         s.heap = Area { vaddr: layout::HEAP, size: 65536 };
         s.args.argv.push(Arg::from_str("kv-mem").unwrap()).unwrap();
         s.args.env.push(EnvVar::from_str("MODE=fast=yes").unwrap()).unwrap();
+        s.clock_hz = 2_500_000_000;
         let mut page = [0u8; 4096];
         let n = encode(&s, &mut page).unwrap();
         let d = decode(&page).unwrap();
@@ -344,5 +350,22 @@ mod tests {
         for cut in 0..n {
             assert!(decode(&page[..cut]).is_err());
         }
+        assert_eq!(d.clock_hz, 2_500_000_000);
+    }
+
+    #[test]
+    fn other_versions_refused() {
+        let s = StartInfo { version: VERSION - 1, clock_hz: 10_000_000, ..Default::default() };
+        let mut page = [0u8; 4096];
+        encode(&s, &mut page).unwrap();
+        assert_eq!(decode(&page), Err(StartError::Version(VERSION - 1)));
+        // A body that ends before `clock_hz` (a version-2 writer's) does
+        // not decode.
+        let s = StartInfo { version: VERSION, clock_hz: u64::MAX, ..Default::default() };
+        let n = encode(&s, &mut page).unwrap();
+        // postcard writes u64::MAX as a 10-byte varint at the end.
+        let short = (n - HEADER - 10) as u64;
+        page[8..16].copy_from_slice(&short.to_le_bytes());
+        assert_eq!(decode(&page), Err(StartError::Malformed));
     }
 }

@@ -144,6 +144,38 @@ pub struct Timespec {
     pub tv_nsec: i64,
 }
 
+/// `struct timeval` (`gettimeofday`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct Timeval {
+    pub tv_sec: i64,
+    pub tv_usec: i64,
+}
+
+/// `struct timezone` (`gettimeofday`; obsolete, always zero).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct Timezone {
+    pub tz_minuteswest: i32,
+    pub tz_dsttime: i32,
+}
+
+/// Clock ids (`clock_gettime`, `clock_getres`; the same on both arches).
+pub mod clock {
+    pub const CLOCK_REALTIME: u64 = 0;
+    pub const CLOCK_MONOTONIC: u64 = 1;
+    pub const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
+    pub const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
+    pub const CLOCK_MONOTONIC_RAW: u64 = 4;
+    pub const CLOCK_REALTIME_COARSE: u64 = 5;
+    pub const CLOCK_MONOTONIC_COARSE: u64 = 6;
+    pub const CLOCK_BOOTTIME: u64 = 7;
+}
+
 /// `ioctl` requests (the asm-generic values; x86_64 uses the same).
 pub mod ioctl {
     pub const TCGETS: u64 = 0x5401;
@@ -227,6 +259,8 @@ const _: () = {
     assert!(core::mem::size_of::<Winsize>() == 8);
     assert!(core::mem::size_of::<Termios>() == 36);
     assert!(core::mem::size_of::<Timespec>() == 16);
+    assert!(core::mem::size_of::<Timeval>() == 16);
+    assert!(core::mem::size_of::<Timezone>() == 8);
 };
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! unchanged on the console; unimplemented syscalls return ENOSYS and the
 //! server carries on; a NULL read is reported as SIGSEGV and kills only
 //! that program; a truncated ELF is refused; `uname`, `getpid` and reads
-//! of standard input (end of file) work, and an exit status of 3 is
+//! of standard input (end of file) and the clocks (`clock_gettime`,
+//! `gettimeofday`, `clock_getres`) work, and an exit status of 3 is
 //! reported; a program touching 2 MiB gets it, one touching more than the
 //! server's quota is killed with the reason. `strace` in its `linux.conf` shows the syscalls. The server
 //! then exits with code 0 and init reports it.
@@ -50,6 +51,15 @@ both_arches!(linux_programs_run, |arch: Arch| {
         .expect("\nbasics: read(5) = -1 (Bad file descriptor)\n")
         .expect("\nbasics: getchar() = -1, at end of file: yes\n")
         .expect("\nbasics: mprotect 0 0 0: kept, gone\n")
+        // The clocks: the counter's rate reaches the server in its start
+        // info; time since boot never goes back.
+        .expect("[linux] basics: clock_gettime(0x1, ")
+        .expect(
+            "\nbasics: clock_gettime(CLOCK_MONOTONIC): monotonic, tv_nsec in range: yes, plausible: yes\n",
+        )
+        .expect("\nbasics: realtime ok, gettimeofday ok\n")
+        .expect("\nbasics: clock_getres ok\n")
+        .expect("\nbasics: unknown clock: -1 (Invalid argument), bad pointer: -1 (Bad address)\n")
         .expect("[linux] basics exited with status 3")
         // Every program's memory comes back when it ends.
         .expect(" KiB of memory used (given back)\n")

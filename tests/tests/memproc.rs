@@ -1,6 +1,6 @@
 //! The memory and process servers on both arches (`images/test-memproc.toml`):
 //! proctest spawns memtest through the process server in its modes and
-//! checks argv and the environment, exit codes, suspended starts,
+//! checks argv and the environment, the clock's rate, exit codes, suspended starts,
 //! demand-zero paging, quotas, shared memory between two processes, kill,
 //! a fault, a corrupt ELF file, malformed requests, and that after many
 //! spawn/exit cycles both servers' pools are as full as before.
@@ -48,6 +48,8 @@ both_arches!(memory_and_process_servers, |arch: Arch| {
         // argv and the environment arrive.
         .expect("[memtest] pid 1: argc 4: \"memtest\" \"args\" \"one\" \"two\"")
         .expect("[memtest] pid 1: GREETING is \"hello\"")
+        // The clock's rate reaches it through the process server.
+        .expect("[memtest] pid 1: clock rate known")
         .expect("[process] process: memtest (pid 1) exited with code 4")
         // Demand paging and frame reuse.
         .expect(

@@ -96,6 +96,9 @@ pub struct World<'a> {
     pub archive: &'a BootArchive<'static>,
     /// The first slot of the archive's frame caps in init's CNode.
     pub archive_frames: u64,
+    /// The user-readable counter's rate (`BootInfo::clock_hz`), passed on
+    /// in each start info.
+    pub clock_hz: u64,
     /// init's endpoint (unbadged original).
     pub init_ep: Cap<Endpoint>,
     /// IRQ handler caps init got so far (line, slot): each line is issued
@@ -203,6 +206,7 @@ fn build(
         heap,
         stack: Area { vaddr: layout::STACK_TOP - s.stack, size: s.stack },
         args: st::Args { argv: s.args.clone(), ..Default::default() },
+        clock_hz: w.clock_hz,
         ..Default::default()
     });
     let cnode = child.cnode;

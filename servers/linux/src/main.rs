@@ -22,7 +22,8 @@
 //! [linux] done: 3 programs, 1 exited with status 0
 //! ```
 //!
-//! Modules: `config` (`linux.conf`, pure), `arena` (the server's memory:
+//! Modules: `config` (`linux.conf`, pure), `clock` (counter ticks to
+//! time, pure), `arena` (the server's memory:
 //! its own and the processes'), `arch` (per-arch register mapping: the
 //! only arch-specific code), `layout` (the process address-space layout),
 //! `stack` (the initial stack, pure), `mm` (regions and pages, paging in),
@@ -41,6 +42,8 @@ extern crate std;
 mod arch;
 #[cfg(target_os = "none")]
 mod arena;
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+mod clock;
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 mod config;
 #[cfg(target_os = "none")]
@@ -206,7 +209,7 @@ mod server {
                 rt::println!("{name} not started: its file is not mapped");
                 continue;
             };
-            let end = run(&arena, ep, conf.strace, i as u64 + 1, name, file);
+            let end = run(&arena, ep, conf.strace, start.clock_hz(), i as u64 + 1, name, file);
             arena.reclaim();
             if let Some(End::Exited(0)) = end {
                 ok += 1;
@@ -231,6 +234,7 @@ mod server {
         arena: &Arena,
         ep: Cap<Endpoint>,
         strace: bool,
+        clock_hz: u64,
         pid: u64,
         name: &'static str,
         file: &'static [u8],
@@ -243,7 +247,7 @@ mod server {
                 return None;
             }
         };
-        let mut sys = Box::new(Sys { env, pool, ep, strace });
+        let mut sys = Box::new(Sys { env, pool, ep, strace, clock_hz });
         let mut p = match Process::load(&mut sys, pid, name, file) {
             Ok(p) => Box::new(p),
             Err(err) => {

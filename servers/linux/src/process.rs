@@ -31,6 +31,9 @@ pub struct Sys {
     pub ep: Cap<Endpoint>,
     /// `strace` in `linux.conf`: log every syscall.
     pub strace: bool,
+    /// Ticks per second of the user-readable counter (the start info's
+    /// `clock_hz`; 0 if unknown): the time syscalls.
+    pub clock_hz: u64,
 }
 
 /// The environment every process starts with.

@@ -2,7 +2,8 @@
 //! system test (`servers/proctest` drives it). `argv[1]` picks what it
 //! does:
 //!
-//! - `args ...`: print its arguments and environment, exit with argc.
+//! - `args ...`: print its arguments and environment, and whether its start
+//!   info carries the clock's rate (`clock_hz`), exit with argc.
 //! - `touch KIB`: map an anonymous region of KIB KiB through the memory
 //!   server, check every page reads zero on first touch (demand paging),
 //!   write and read back a pattern, unmap it, map it again and check the
@@ -128,6 +129,8 @@ mod program {
         if let Some(g) = args.var("GREETING") {
             rt::println!("pid {}: GREETING is {g:?}", start.pid());
         }
+        let known = if start.clock_hz() > 0 { "known" } else { "unknown" };
+        rt::println!("pid {}: clock rate {known}", start.pid());
         args.argv.len() as i32
     }
 

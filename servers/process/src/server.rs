@@ -456,6 +456,8 @@ impl Procs {
             heap: Area { vaddr: layout::HEAP, size: heap },
             stack: Area { vaddr: stack_bottom, size: STACK },
             args,
+            // The rate of the counter it can read: the same as ours.
+            clock_hz: rt::start_info().map_or(0, |s| s.clock_hz()),
             ..Default::default()
         });
         let named = |n: &str, ty: CapType, slot: u64, proto: &str, version: u32| NamedCap {

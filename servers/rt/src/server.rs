@@ -81,6 +81,13 @@ impl Start {
         self.info.generation
     }
 
+    /// Ticks per second of the counter user mode reads
+    /// (`libipc::sys::arch::clock`: x86_64 `rdtsc`, riscv64 `rdtime`); 0
+    /// if unknown.
+    pub fn clock_hz(&self) -> u64 {
+        self.info.clock_hz
+    }
+
     /// The capability named `name` (an endpoint it provides or needs), of
     /// type `T`.
     pub fn cap<T: ObjectType>(&self, name: &str) -> Result<Cap<T>, CapError> {

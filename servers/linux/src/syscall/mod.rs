@@ -1,5 +1,5 @@
 //! Linux syscalls: the dispatch table from syscall to handler ([`TABLE`])
-//! and the handlers, by subject (`io`, `mem`, `task`, `info`).
+//! and the handlers, by subject (`io`, `mem`, `task`, `info`, `time`).
 //!
 //! A handler gets the process, the server's resources and the call (its
 //! arguments and the thread's registers, which it may change, as
@@ -13,6 +13,7 @@ mod info;
 mod io;
 mod mem;
 mod task;
+mod time;
 
 use liblinux::Sysno;
 use liblinux::errno::{self, ENOSYS};
@@ -60,6 +61,9 @@ const TABLE: &[(Sysno, Handler)] = &[
     (Sysno::SetTidAddress, task::set_tid_address),
     (Sysno::ArchPrctl, task::arch_prctl),
     (Sysno::Uname, info::uname),
+    (Sysno::ClockGettime, time::clock_gettime),
+    (Sysno::ClockGetres, time::clock_getres),
+    (Sysno::Gettimeofday, time::gettimeofday),
 ];
 
 /// Most ENOSYS lines logged per process.
@@ -153,7 +157,13 @@ fn arg_count(s: Option<Sysno>) -> usize {
         Some(Sysno::Exit | Sysno::ExitGroup | Sysno::Brk | Sysno::SetTidAddress | Sysno::Uname) => {
             1
         }
-        Some(Sysno::Munmap | Sysno::ArchPrctl) => 2,
+        Some(
+            Sysno::Munmap
+            | Sysno::ArchPrctl
+            | Sysno::ClockGettime
+            | Sysno::ClockGetres
+            | Sysno::Gettimeofday,
+        ) => 2,
         Some(
             Sysno::Read
             | Sysno::Readv
