@@ -28,8 +28,9 @@
 //! no event), asks it to `pick`, and arms the one-shot timer for the
 //! decision's end (at most [`MAX_SLICE_NS`] away). When nothing changed and
 //! the decision has not ended, the running thread goes on without asking
-//! the policy: an IPC round trip between client and server, which donation
-//! keeps on one context, never calls it.
+//! the policy. The fastpath's IPC round trip, which donation keeps on one
+//! context, never calls it; the general IPC path marks the contexts a loan
+//! moves and asks the policy once per message (`docs/scheduler.md`).
 //!
 //! **Trace.** The policy's events (throttling, reclassification) go into
 //! the event trace, attributed to the thread that owns the context.
@@ -328,15 +329,8 @@ impl Kernel {
         {
             return;
         }
-        self.sc_set_runner(own, 0);
+        self.lend_quiet(c, r);
         self.sc_mark(own);
-        self.sc_set_runner(x, r);
-        tcb(r).get_mut().on_sc = x;
-        {
-            let th = tcb(c).get_mut();
-            th.on_sc = SC_NONE;
-            th.lent = x;
-        }
         self.sc_mark(x);
     }
 
